@@ -1,0 +1,55 @@
+package failover
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/failover-dns/failover/healthcheck"
+)
+
+// block is one `failover` block of a Corefile: the names it governs and how
+// their addresses are chosen.
+type block struct {
+	line    int      // of the `failover` keyword, for messages
+	names   []string // lower-case, fully qualified
+	pools   []pool   // in order of preference: primary, secondary
+	ttl     uint32   // cap on the TTL of the address records answered
+	allDown allDownPolicy
+	probe   healthcheck.Settings
+}
+
+// pool is an ordered set of endpoints.
+type pool struct {
+	name    string // "primary", "secondary"
+	members []member
+}
+
+// member is one address of a pool and the endpoint that judges it.
+type member struct {
+	addr     netip.Addr
+	ip       net.IP // 4 bytes for IPv4, 16 for IPv6: ready for an A or AAAA record
+	endpoint *healthcheck.Endpoint
+}
+
+func newMember(addr netip.Addr) member {
+	return member{addr: addr, ip: net.IP(addr.AsSlice())}
+}
+
+func (m member) is4() bool { return len(m.ip) == net.IPv4len }
+
+// allDownPolicy decides the answer when no pool has a healthy address.
+type allDownPolicy int
+
+const (
+	allDownPrimary  allDownPolicy = iota // the first pool's addresses, as if healthy (fail open)
+	allDownAll                           // every pool's addresses
+	allDownServfail                      // SERVFAIL
+	allDownNodata                        // NOERROR, no address records
+)
+
+var allDownPolicies = map[string]allDownPolicy{
+	"primary":  allDownPrimary,
+	"all":      allDownAll,
+	"servfail": allDownServfail,
+	"nodata":   allDownNodata,
+}

@@ -1,0 +1,94 @@
+package healthcheck
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Settings are how an endpoint is probed and judged.
+type Settings struct {
+	Check    *Check
+	Interval time.Duration // time between the starts of two probes
+	Timeout  time.Duration // bound on one probe; shorter than Interval
+	Fall     int           // consecutive failures that mark a healthy endpoint down
+	Rise     int           // consecutive successes that mark a down endpoint up
+}
+
+// key identifies the probes that can be shared: the same address probed the same way.
+type key struct {
+	addr     netip.Addr
+	check    string
+	interval time.Duration
+	timeout  time.Duration
+	fall     int
+	rise     int
+}
+
+func (s Settings) key(addr netip.Addr) key {
+	return key{addr, s.Check.String(), s.Interval, s.Timeout, s.Fall, s.Rise}
+}
+
+// Endpoint is one address under one check. Its probe goroutine writes the
+// verdict; any goroutine may read it with Healthy, without a lock.
+type Endpoint struct {
+	Addr     netip.Addr
+	Settings Settings
+
+	probe   prober
+	healthy atomic.Bool
+	probed  atomic.Bool // the first probe has finished
+
+	// Owned by the probe goroutine.
+	passes, fails int
+}
+
+func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
+	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s.Check, addr)}
+	// Until its first result an endpoint counts as healthy.
+	e.healthy.Store(true)
+	return e
+}
+
+// Healthy reports the endpoint's current verdict.
+func (e *Endpoint) Healthy() bool { return e.healthy.Load() }
+
+// Probed reports whether the endpoint's first probe has finished.
+func (e *Endpoint) Probed() bool { return e.probed.Load() }
+
+// String names the endpoint in logs: its address and check.
+func (e *Endpoint) String() string { return e.Addr.String() + " (" + e.Settings.Check.String() + ")" }
+
+// record counts one probe result and reports whether the verdict changed.
+//
+// The first result decides at once: after a restart, a dead endpoint must not be
+// served for Fall intervals, nor a live one be held back for Rise intervals.
+// After that, Fall consecutive failures take a healthy endpoint down and Rise
+// consecutive successes bring a down endpoint back, so a flap shorter than
+// either threshold does not move the verdict.
+func (e *Endpoint) record(passed bool) (changed bool) {
+	if !e.probed.Load() {
+		e.probed.Store(true)
+		if !passed {
+			e.healthy.Store(false)
+			return true
+		}
+		return false
+	}
+	if passed {
+		e.fails = 0
+		e.passes++
+		if !e.healthy.Load() && e.passes >= e.Settings.Rise {
+			e.healthy.Store(true)
+			return true
+		}
+		return false
+	}
+	e.passes = 0
+	e.fails++
+	if e.healthy.Load() && e.fails >= e.Settings.Fall {
+		e.healthy.Store(false)
+		return true
+	}
+	return false
+}

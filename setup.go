@@ -1,0 +1,287 @@
+// Package failover is a CoreDNS plugin that answers A and AAAA queries for the
+// names it governs with the healthy addresses of the first pool that has any:
+// the primary pool while it is healthy, then the secondary.
+package failover
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/healthcheck"
+)
+
+const pluginName = "failover"
+
+// Defaults of a failover block.
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 2 * time.Second // and at most half the interval, when none is given
+	defaultFall     = 3
+	defaultRise     = 2
+	defaultTTL      = 30
+	maxTTL          = 1<<31 - 1 // RFC 2181, section 8
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	f, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		f.Next = next
+		return f
+	})
+	// Probing starts here, never in setup: a reload that fails after setup
+	// discards this instance without running its shutdown hooks.
+	c.OnStartup(f.OnStartup)
+	c.OnShutdown(f.OnShutdown)
+	return nil
+}
+
+// parse reads every failover block of one server block.
+func parse(c *caddy.Controller) (*Failover, error) {
+	zones := plugin.Zones(plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys))
+	f := newFailover()
+	governedAt := map[string]int{} // name -> line of the block that governs it
+	for c.Next() {
+		b, err := parseBlock(c, f.engine)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range b.names {
+			if line, ok := governedAt[name]; ok {
+				return nil, errAt(c, b.line, "name '%s' is already governed by the failover block at line %d", name, line)
+			}
+			governedAt[name] = b.line
+			if len(zones) > 0 && zones.Matches(name) == "" {
+				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover", name, strings.Join(zones, " "))
+			}
+		}
+		f.blocks = append(f.blocks, b)
+	}
+	f.publish()
+	return f, nil
+}
+
+// blockParser holds what one failover block has said so far.
+type blockParser struct {
+	c         *caddy.Controller
+	line      int            // line of the `failover` keyword
+	property  string         // the property being read
+	seen      map[string]int // property -> its line
+	addresses map[netip.Addr]bool
+	check     *healthcheck.Check
+}
+
+func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error) {
+	p := &blockParser{c: c, line: c.Line(), seen: map[string]int{}, addresses: map[netip.Addr]bool{}}
+	b := &block{
+		line:    p.line,
+		ttl:     defaultTTL,
+		allDown: allDownPrimary,
+		probe:   healthcheck.Settings{Interval: defaultInterval, Fall: defaultFall, Rise: defaultRise},
+	}
+	names, err := p.names()
+	if err != nil {
+		return nil, err
+	}
+	b.names = names
+	for c.NextBlock() {
+		property := c.Val()
+		p.property = property
+		if line, ok := p.seen[property]; ok {
+			return nil, c.Errf("'%s' is given twice in this block (first at line %d)", property, line)
+		}
+		p.seen[property] = c.Line()
+
+		switch property {
+		case "primary", "secondary":
+			if property == "secondary" && p.seen["primary"] == 0 {
+				return nil, c.Err("'secondary' must come after 'primary'")
+			}
+			pool, err := p.pool()
+			if err != nil {
+				return nil, err
+			}
+			b.pools = append(b.pools, pool)
+		case "check":
+			err = p.checkURL()
+		case "interval":
+			b.probe.Interval, err = p.duration()
+		case "timeout":
+			b.probe.Timeout, err = p.duration()
+		case "fall":
+			b.probe.Fall, err = p.count()
+		case "rise":
+			b.probe.Rise, err = p.count()
+		case "ttl":
+			b.ttl, err = p.ttl()
+		case "all_down":
+			b.allDown, err = p.allDown()
+		default:
+			return nil, c.Errf("unknown property '%s'", property)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if _, ok := p.seen["primary"]; !ok {
+		return nil, errAt(p.c, p.line, "failover block for %s has no 'primary' line", strings.Join(b.names, " "))
+	}
+	if p.check == nil {
+		return nil, errAt(p.c, p.line, "failover block for %s has no 'check' line", strings.Join(b.names, " "))
+	}
+	b.probe.Check = p.check
+	if err := p.timeout(&b.probe); err != nil {
+		return nil, err
+	}
+
+	for _, pl := range b.pools {
+		for i := range pl.members {
+			pl.members[i].endpoint = engine.Endpoint(pl.members[i].addr, b.probe)
+		}
+	}
+	return b, nil
+}
+
+// names reads NAME... after the `failover` keyword.
+func (p *blockParser) names() ([]string, error) {
+	args := p.c.RemainingArgs()
+	if len(args) == 0 {
+		return nil, p.c.Err("failover needs at least one NAME: failover NAME... { ... }")
+	}
+	names := make([]string, 0, len(args))
+	for _, arg := range args {
+		if _, ok := dns.IsDomainName(arg); !ok || strings.Contains(arg, "*") {
+			return nil, p.c.Errf("'%s' is not a domain name (an exact name is expected, without wildcards)", arg)
+		}
+		name := strings.ToLower(dns.Fqdn(arg))
+		for _, n := range names {
+			if n == name {
+				return nil, p.c.Errf("name '%s' is listed twice", name)
+			}
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// pool reads `primary ADDRESS...` or `secondary ADDRESS...`.
+func (p *blockParser) pool() (pool, error) {
+	name := p.property
+	args := p.c.RemainingArgs()
+	if len(args) == 0 {
+		return pool{}, p.c.Errf("'%s' needs at least one ADDRESS", name)
+	}
+	pl := pool{name: name}
+	for _, arg := range args {
+		addr, err := netip.ParseAddr(arg)
+		if err != nil || addr.Zone() != "" {
+			return pool{}, p.c.Errf("'%s' is not an IPv4 or IPv6 address", arg)
+		}
+		if p.addresses[addr] {
+			return pool{}, p.c.Errf("address %s is listed twice in this block", addr)
+		}
+		p.addresses[addr] = true
+		pl.members = append(pl.members, newMember(addr))
+	}
+	return pl, nil
+}
+
+func (p *blockParser) checkURL() error {
+	arg, err := p.oneArg()
+	if err != nil {
+		return err
+	}
+	p.check, err = healthcheck.ParseCheck(arg)
+	if err != nil {
+		return p.c.Err(err.Error())
+	}
+	return nil
+}
+
+func (p *blockParser) duration() (time.Duration, error) {
+	arg, err := p.oneArg()
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(arg)
+	if err != nil || d <= 0 {
+		return 0, p.c.Errf("'%s' needs a positive duration such as 5s or 500ms, not '%s'", p.property, arg)
+	}
+	return d, nil
+}
+
+func (p *blockParser) count() (int, error) {
+	arg, err := p.oneArg()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 1 {
+		return 0, p.c.Errf("'%s' needs a count of at least 1, not '%s'", p.property, arg)
+	}
+	return n, nil
+}
+
+func (p *blockParser) ttl() (uint32, error) {
+	arg, err := p.oneArg()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(arg, 10, 32)
+	if err != nil || n > maxTTL {
+		return 0, p.c.Errf("'ttl' needs a number of seconds from 0 to %d, not '%s'", maxTTL, arg)
+	}
+	return uint32(n), nil
+}
+
+func (p *blockParser) allDown() (allDownPolicy, error) {
+	arg, err := p.oneArg()
+	if err != nil {
+		return 0, err
+	}
+	policy, ok := allDownPolicies[arg]
+	if !ok {
+		return 0, p.c.Errf("'all_down' must be primary, all, servfail or nodata, not '%s'", arg)
+	}
+	return policy, nil
+}
+
+// timeout settles the probe timeout once the interval is known.
+func (p *blockParser) timeout(s *healthcheck.Settings) error {
+	line, given := p.seen["timeout"]
+	if !given {
+		s.Timeout = min(defaultTimeout, s.Interval/2)
+		return nil
+	}
+	if s.Timeout >= s.Interval {
+		return errAt(p.c, line, "timeout %s must be shorter than interval %s", s.Timeout, s.Interval)
+	}
+	return nil
+}
+
+// oneArg returns the single argument of the current property.
+func (p *blockParser) oneArg() (string, error) {
+	args := p.c.RemainingArgs()
+	if len(args) != 1 {
+		return "", p.c.Errf("'%s' takes exactly one argument", p.property)
+	}
+	return args[0], nil
+}
+
+// errAt is Dispenser.Errf for a line other than the current token's.
+func errAt(c *caddy.Controller, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))
+}

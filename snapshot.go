@@ -1,0 +1,134 @@
+package failover
+
+import (
+	"net"
+
+	"github.com/miekg/dns"
+)
+
+// snapshot is the answer for every governed name under one health state. It is
+// never changed once published, so ServeDNS reads it without a lock.
+type snapshot struct {
+	names map[string]*decision // by lower-case fully qualified name
+}
+
+// decision is what a governed name answers, per address family.
+type decision struct {
+	a, aaaa choice
+}
+
+// choice is the answer for one name and family.
+type choice struct {
+	governed bool     // some pool holds an address of this family; if not, the family passes through
+	ips      []net.IP // the addresses to answer; empty for NODATA or SERVFAIL
+	rcode    int      // dns.RcodeSuccess, or dns.RcodeServerFailure under all_down servfail
+	ttl      uint32   // cap on the TTL of the answered records
+	pool     string   // the pool answered, "" when none
+}
+
+// lookup returns the choice for name and qtype (A or AAAA), or nil when failover
+// does not govern them. It does not allocate, whatever the case of name.
+func (s *snapshot) lookup(name string, qtype uint16) *choice {
+	d, ok := s.names[name]
+	if !ok {
+		var buf [256]byte // a longer (escaped) name still works, with an allocation
+		lower, changed := lowerASCII(buf[:0], name)
+		if !changed {
+			return nil
+		}
+		if d, ok = s.names[string(lower)]; !ok { // the conversion in a map index does not allocate
+			return nil
+		}
+	}
+	c := &d.a
+	if qtype == dns.TypeAAAA {
+		c = &d.aaaa
+	}
+	if !c.governed {
+		return nil
+	}
+	return c
+}
+
+// lowerASCII appends name in lower case to buf, and reports whether that changed anything.
+func lowerASCII(buf []byte, name string) ([]byte, bool) {
+	changed := false
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+			changed = true
+		}
+		buf = append(buf, b)
+	}
+	return buf, changed
+}
+
+// buildSnapshot decides every name of blocks under the health that healthy reports.
+func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
+	s := &snapshot{names: map[string]*decision{}}
+	for _, b := range blocks {
+		d := &decision{a: b.choose(true, healthy), aaaa: b.choose(false, healthy)}
+		for _, name := range b.names {
+			s.names[name] = d
+		}
+	}
+	return s
+}
+
+// choose picks the addresses of one family: the healthy ones of the first pool
+// that has any, else what the block's all_down policy says. A pool without
+// addresses of the family is skipped.
+func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
+	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl}
+	for _, p := range b.pools {
+		for _, m := range p.members {
+			if m.is4() != ipv4 {
+				continue
+			}
+			c.governed = true
+			if healthy(m) {
+				c.ips = append(c.ips, m.ip)
+			}
+		}
+		if len(c.ips) > 0 {
+			c.pool = p.name
+			return c
+		}
+	}
+	if !c.governed {
+		return c
+	}
+
+	switch b.allDown {
+	case allDownPrimary:
+		// The first pool that has addresses of this family stands in for the primary.
+		for _, p := range b.pools {
+			c.ips = p.ips(ipv4)
+			if len(c.ips) > 0 {
+				c.pool = p.name
+				break
+			}
+		}
+	case allDownAll:
+		for _, p := range b.pools {
+			c.ips = append(c.ips, p.ips(ipv4)...)
+		}
+		c.pool = "all"
+	case allDownServfail:
+		c.rcode = dns.RcodeServerFailure
+	case allDownNodata:
+	}
+	return c
+}
+
+// ips returns the pool's addresses of one family, healthy or not.
+func (p pool) ips(ipv4 bool) []net.IP {
+	var ips []net.IP
+	for _, m := range p.members {
+		if m.is4() == ipv4 {
+			ips = append(ips, m.ip)
+		}
+	}
+	return ips
+}
