@@ -37,7 +37,8 @@ type Endpoint struct {
 
 	probe   prober
 	healthy atomic.Bool
-	probed  atomic.Bool // the first probe has finished
+	probed  atomic.Bool  // the first probe has finished
+	since   atomic.Int64 // when the verdict last changed, in Unix nanoseconds; 0 before any change
 
 	// Owned by the probe goroutine.
 	passes, fails int
@@ -53,6 +54,14 @@ func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
 // Healthy reports the endpoint's current verdict.
 func (e *Endpoint) Healthy() bool { return e.healthy.Load() }
 
+// Since returns when the verdict last changed; the zero time if it never has.
+func (e *Endpoint) Since() time.Time {
+	if ns := e.since.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // Probed reports whether the endpoint's first probe has finished.
 func (e *Endpoint) Probed() bool { return e.probed.Load() }
 
@@ -67,28 +76,29 @@ func (e *Endpoint) String() string { return e.Addr.String() + " (" + e.Settings.
 // consecutive successes bring a down endpoint back, so a flap shorter than
 // either threshold does not move the verdict.
 func (e *Endpoint) record(passed bool) (changed bool) {
-	if !e.probed.Load() {
+	healthy := e.healthy.Load()
+	switch {
+	case !e.probed.Load():
 		e.probed.Store(true)
-		if !passed {
-			e.healthy.Store(false)
-			return true
-		}
-		return false
-	}
-	if passed {
+		healthy = passed
+	case passed:
 		e.fails = 0
 		e.passes++
-		if !e.healthy.Load() && e.passes >= e.Settings.Rise {
-			e.healthy.Store(true)
-			return true
+		if e.passes >= e.Settings.Rise {
+			healthy = true
 		}
+	default:
+		e.passes = 0
+		e.fails++
+		if e.fails >= e.Settings.Fall {
+			healthy = false
+		}
+	}
+	if healthy == e.healthy.Load() {
 		return false
 	}
-	e.passes = 0
-	e.fails++
-	if e.healthy.Load() && e.fails >= e.Settings.Fall {
-		e.healthy.Store(false)
-		return true
-	}
-	return false
+	// since first: a reader that sees the new verdict also sees when it came.
+	e.since.Store(time.Now().UnixNano())
+	e.healthy.Store(healthy)
+	return true
 }

@@ -34,7 +34,7 @@ func TestRecordThresholds(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEndpoint(netip.MustParseAddr("192.0.2.1"), Settings{Check: check, Interval: time.Second, Timeout: time.Second / 2, Fall: tc.fall, Rise: tc.rise})
-			if !e.Healthy() || e.Probed() {
+			if !e.Healthy() || e.Probed() || !e.Since().IsZero() {
 				t.Fatal("a new endpoint must count as healthy and not yet probed")
 			}
 			for i, r := range tc.results {
@@ -45,6 +45,9 @@ func TestRecordThresholds(t *testing.T) {
 				}
 				if changed != (before != e.Healthy()) {
 					t.Fatalf("after result %d: record reported changed=%v, but verdict went %v -> %v", i, changed, before, e.Healthy())
+				}
+				if changed && e.Since().IsZero() {
+					t.Fatalf("after result %d: verdict changed but Since is zero", i)
 				}
 			}
 			if !e.Probed() {
