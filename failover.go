@@ -56,7 +56,8 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	// One snapshot for the whole query: the answer is consistent even while
 	// probes publish new health.
 	snap := f.state.Load()
-	rw := &rewriter{ResponseWriter: w, req: r, snap: snap}
+	rw := newRewriter(w, r, snap)
+	defer rw.release()
 	rcode, err := plugin.NextOrFailure(f.Name(), f.Next, ctx, rw, r)
 	if rw.written || plugin.ClientWrite(rcode) {
 		return rcode, err

@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"sync"
+
 	"github.com/miekg/dns"
 )
 
@@ -10,6 +12,23 @@ type rewriter struct {
 	req     *dns.Msg
 	snap    *snapshot
 	written bool
+}
+
+// Every A and AAAA query needs a rewriter, governed or not: reusing them keeps
+// names failover does not govern free of allocations.
+var rewriters = sync.Pool{New: func() any { return new(rewriter) }}
+
+func newRewriter(w dns.ResponseWriter, req *dns.Msg, snap *snapshot) *rewriter {
+	rw := rewriters.Get().(*rewriter)
+	*rw = rewriter{ResponseWriter: w, req: req, snap: snap}
+	return rw
+}
+
+// release returns rw to the pool. The chain has returned: no plugin writes
+// through it any more.
+func (rw *rewriter) release() {
+	*rw = rewriter{}
+	rewriters.Put(rw)
 }
 
 // WriteMsg implements dns.ResponseWriter.

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"net"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -31,11 +32,11 @@ func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 
 	// The names from the governed one to the end of its own CNAME chain: their
 	// addresses, CNAMEs and the signatures over those are replaced.
-	replaced := append([]string{owner}, cnameChain(res.Answer, owner)...)
+	var chainBuf [4]string
+	replaced := cnameChain(append(chainBuf[:0], owner), res.Answer)
 
-	out := new(dns.Msg)
-	*out = *res
-	out.Answer = make([]dns.RR, 0, len(res.Answer)+len(c.ips))
+	rep := newReply(res, len(res.Answer)+len(c.ips))
+	out := &rep.msg
 	ttl := c.ttl
 	hadAddresses := false
 	for _, rr := range res.Answer {
@@ -58,9 +59,7 @@ func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 		}
 		out.Answer = append(out.Answer, rr)
 	}
-	for _, ip := range c.ips {
-		out.Answer = append(out.Answer, addressRecord(owner, q.Qtype, ip, ttl))
-	}
+	out.Answer = rep.appendAddresses(out.Answer, owner, q.Qtype, c.ips, ttl)
 
 	// Records failover made cannot carry the zone's signatures.
 	out.AuthenticatedData = false
@@ -92,9 +91,10 @@ func governedOwner(answer []dns.RR, q dns.Question, snap *snapshot) (string, *ch
 	return "", nil
 }
 
-// cnameChain returns the names the CNAMEs of name lead to, in order.
-func cnameChain(answer []dns.RR, name string) []string {
-	var chain []string
+// cnameChain appends to chain, which holds one name, the names that name's
+// CNAMEs lead to, in order.
+func cnameChain(chain []string, answer []dns.RR) []string {
+	name := chain[0]
 	for range answer {
 		target, ok := cnameTarget(answer, name)
 		if !ok || containsFold(chain, target) {
@@ -124,10 +124,49 @@ func containsFold(names []string, name string) bool {
 	return false
 }
 
-func addressRecord(owner string, qtype uint16, ip []byte, ttl uint32) dns.RR {
+// reply is a rewritten message with room for a typical answer, so that it
+// costs one allocation.
+type reply struct {
+	msg    dns.Msg
+	answer [4]dns.RR
+	a      [2]dns.A
+	aaaa   [2]dns.AAAA
+}
+
+// newReply returns a shallow copy of res with an empty answer section of the given capacity.
+func newReply(res *dns.Msg, capacity int) *reply {
+	r := &reply{msg: *res}
+	if capacity <= len(r.answer) {
+		r.msg.Answer = r.answer[:0]
+	} else {
+		r.msg.Answer = make([]dns.RR, 0, capacity)
+	}
+	return r
+}
+
+// appendAddresses appends a fresh record for each of ips, owned by owner. The
+// records are fresh because plugins before failover may change them (rewrite
+// does); the addresses they point to are shared and never changed.
+func (rep *reply) appendAddresses(answer []dns.RR, owner string, qtype uint16, ips []net.IP, ttl uint32) []dns.RR {
 	hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
 	if qtype == dns.TypeA {
-		return &dns.A{Hdr: hdr, A: ip}
+		records := rep.a[:]
+		if len(ips) > len(records) {
+			records = make([]dns.A, len(ips))
+		}
+		for i, ip := range ips {
+			records[i] = dns.A{Hdr: hdr, A: ip}
+			answer = append(answer, &records[i])
+		}
+		return answer
 	}
-	return &dns.AAAA{Hdr: hdr, AAAA: ip}
+	records := rep.aaaa[:]
+	if len(ips) > len(records) {
+		records = make([]dns.AAAA, len(ips))
+	}
+	for i, ip := range ips {
+		records[i] = dns.AAAA{Hdr: hdr, AAAA: ip}
+		answer = append(answer, &records[i])
+	}
+	return answer
 }

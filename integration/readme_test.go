@@ -1,4 +1,4 @@
-package failover_test
+package integration
 
 import (
 	"os"
@@ -42,11 +42,11 @@ func validate(corefile string) error {
 // TestDocumentedCorefiles checks that every Corefile in the README, and the
 // demo's, is accepted exactly as written.
 func TestDocumentedCorefiles(t *testing.T) {
-	demo, err := os.ReadFile("example/Corefile")
+	demo, err := os.ReadFile("../example/Corefile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := corefiles(t, "README.md")
+	readme := corefiles(t, "../README.md")
 	if len(readme) < 3 {
 		t.Fatalf("found %d corefile blocks in the README, want at least 3", len(readme))
 	}

@@ -1,0 +1,124 @@
+package failover
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+// FuzzSetup feeds the Corefile parser arbitrary input: it must return a valid
+// configuration or an error, never panic.
+func FuzzSetup(f *testing.F) {
+	f.Add(testBlocks)
+	f.Add("failover a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\ninterval 1s\ntimeout 500ms\n}")
+	f.Fuzz(func(t *testing.T, input string) {
+		for _, corefile := range []string{input, "failover " + input} {
+			fo, err := parse(caddy.NewTestController("dns", corefile))
+			if err != nil {
+				if !strings.Contains(err.Error(), "Testfile:") {
+					t.Errorf("error %q does not name the line", err)
+				}
+				continue
+			}
+			for _, b := range fo.blocks {
+				if len(b.names) == 0 || len(b.pools) == 0 || b.probe.Check == nil ||
+					b.probe.Timeout <= 0 || b.probe.Timeout >= b.probe.Interval || b.probe.Fall < 1 || b.probe.Rise < 1 {
+					t.Errorf("accepted an invalid block %+v from %q", b, corefile)
+				}
+			}
+		}
+	})
+}
+
+// FuzzServeDNS feeds ServeDNS an arbitrary query and an arbitrary response from
+// the next plugin, written as a message or as raw bytes. It must never panic nor
+// change the next plugin's message.
+func FuzzServeDNS(f *testing.F) {
+	for _, seed := range fuzzSeeds(f) {
+		f.Add(seed.query, seed.response, seed.raw)
+	}
+	fo, err := parse(caddy.NewTestController("dns", testBlocks))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, query, response []byte, raw bool) {
+		req := new(dns.Msg)
+		if req.Unpack(query) != nil || len(req.Question) == 0 {
+			return // the server never hands such a query to a plugin
+		}
+		var sent *dns.Msg
+		var before string
+		next := plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, _ *dns.Msg) (int, error) {
+			if raw {
+				w.Write(response)
+				return dns.RcodeSuccess, nil
+			}
+			m := new(dns.Msg)
+			if m.Unpack(response) != nil {
+				return dns.RcodeServerFailure, nil // wrote nothing
+			}
+			sent, before = m, m.String()
+			w.WriteMsg(sent)
+			return sent.Rcode, nil
+		})
+		fo.Next = next
+		// Some endpoints down, so that every kind of choice is exercised.
+		fo.state.Store(buildSnapshot(fo.blocks, func(m member) bool { return len(query)%3 != 0 || m.addr.Is6() }))
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		fo.ServeDNS(context.Background(), rec, req)
+		if sent != nil && sent.String() != before {
+			t.Errorf("next plugin's message changed:\n%s\nto\n%s", before, sent)
+		}
+		if rec.Msg != nil {
+			if _, err := rec.Msg.Pack(); err != nil && sent != nil {
+				if _, errIn := sent.Pack(); errIn == nil {
+					t.Errorf("packable response became unpackable: %v\n%s", err, rec.Msg)
+				}
+			}
+		}
+	})
+}
+
+type fuzzSeed struct {
+	query, response []byte
+	raw             bool
+}
+
+func fuzzSeeds(f *testing.F) []fuzzSeed {
+	pack := func(m *dns.Msg) []byte {
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	q := func(name string, qtype uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		return m
+	}
+	reply := func(req *dns.Msg, rcode int, rrs ...dns.RR) []byte {
+		m := new(dns.Msg)
+		m.SetRcode(req, rcode)
+		m.Answer = rrs
+		return pack(m)
+	}
+	a, www, aaaa := q("app.example.org.", dns.TypeA), q("www.example.org.", dns.TypeA), q("mixed.example.org.", dns.TypeAAAA)
+	return []fuzzSeed{
+		{pack(a), reply(a, dns.RcodeSuccess, test.A("app.example.org. 60 IN A 203.0.113.9")), false},
+		{pack(a), reply(a, dns.RcodeNameError), false},
+		{pack(a), nil, false},
+		{pack(www), reply(www, dns.RcodeSuccess,
+			test.CNAME("www.example.org. 60 IN CNAME app.example.org."),
+			test.CNAME("app.example.org. 60 IN CNAME www.example.org."),
+			test.A("app.example.org. 60 IN A 203.0.113.9")), false},
+		{pack(www), reply(www, dns.RcodeSuccess, test.CNAME("www.example.org. 60 IN CNAME app.example.org.")), true},
+		{pack(aaaa), reply(aaaa, dns.RcodeServerFailure), true},
+	}
+}
