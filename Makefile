@@ -1,8 +1,16 @@
 GO ?= go
 # Extra flags for go test, e.g. make test TESTFLAGS='-run EndToEnd -v'
 TESTFLAGS ?=
+# How long make fuzz runs each fuzz target; make test runs each for FUZZTIME_TEST.
+FUZZTIME ?= 2m
+FUZZTIME_TEST ?= 3s
+# Every fuzz target, as NAME:PACKAGE.
+FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzProbeHTTP:./healthcheck
+# Go benchmarks: repetitions (for benchstat) and the pattern of what runs.
+BENCHCOUNT ?= 6
+BENCH ?= .
 
-.PHONY: coredns example example-primary test clean
+.PHONY: coredns example example-primary test fuzz bench bench-go bench-e2e clean
 
 # CoreDNS with every standard plugin and failover. go build's cache makes the
 # unconditional rebuild cheap.
@@ -22,6 +30,26 @@ test:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+# Coverage-guided fuzzing of each target in turn. A failing input is written to
+# the package's testdata/fuzz, where go test replays it from then on.
+fuzz:
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		name=$${target%%:*}; pkg=$${target#*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+# Go benchmarks of ServeDNS against loadbalance, then the end-to-end load test
+# of ./coredns with dnsperf, with and without failover. Needs a quiet machine.
+bench: bench-go bench-e2e
+
+bench-go:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./...
+
+bench-e2e:
+	./bench/e2e.sh
 
 clean:
 	rm -rf coredns .example

@@ -36,9 +36,11 @@ func (f *Failover) publish() {
 	f.state.Store(buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() }))
 }
 
-// OnStartup starts probing.
+// OnStartup starts probing and publishes the first verdicts, before CoreDNS
+// serves with this instance.
 func (f *Failover) OnStartup() error {
 	f.engine.Start()
+	f.publish()
 	return nil
 }
 

@@ -45,8 +45,10 @@ missing=()
 command -v dnsperf >/dev/null 2>&1 || missing+=(dnsperf)
 command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
 if [ "${#missing[@]}" -gt 0 ]; then
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	sudo=()
+	[ "$(id -u)" = 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update -qq
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 go build -o coredns ./plugin/coredns

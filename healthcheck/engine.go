@@ -51,13 +51,28 @@ func (g *Engine) Endpoint(addr netip.Addr, s Settings) *Endpoint {
 // Endpoints returns every endpoint, in the order they were added.
 func (g *Engine) Endpoints() []*Endpoint { return g.order }
 
-// Start begins probing every endpoint. The first round starts at once.
+// Start begins probing every endpoint and returns once each endpoint has a
+// verdict: inherited from an engine still running (the one a reload replaces),
+// or from its first probe, which is bounded by its timeout. CoreDNS serves
+// only after its startup hooks return, so no answer rests on an endpoint that
+// was never probed.
 func (g *Engine) Start() {
 	g.startOnce.Do(func() {
+		g.inheritVerdicts()
+		var firstRound sync.WaitGroup
 		for _, e := range g.order {
 			g.wg.Add(1)
-			go g.run(e)
+			judged := e.Probed()
+			if !judged {
+				firstRound.Add(1)
+			}
+			go g.run(e, func() {
+				if !judged {
+					firstRound.Done()
+				}
+			})
 		}
+		firstRound.Wait()
 	})
 }
 
@@ -65,22 +80,27 @@ func (g *Engine) Start() {
 // unfinished probe is cancelled. Stop may be called more than once.
 func (g *Engine) Stop() {
 	g.stopOnce.Do(func() {
+		g.forget()
 		g.cancel()
 		g.wg.Wait()
 	})
 }
 
-func (g *Engine) run(e *Endpoint) {
+// run probes e every interval until the engine stops, and calls firstDone once
+// the first probe has finished.
+func (g *Engine) run(e *Endpoint, firstDone func()) {
 	defer g.wg.Done()
 	ticker := time.NewTicker(e.Settings.Interval)
 	defer ticker.Stop()
+	g.probeOnce(e)
+	firstDone()
 	for {
-		g.probeOnce(e)
 		select {
 		case <-g.ctx.Done():
 			return
 		case <-ticker.C:
 		}
+		g.probeOnce(e)
 	}
 }
 
