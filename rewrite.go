@@ -8,10 +8,13 @@ import (
 )
 
 // rewrite returns res with the addresses of the governed name it answers for
-// replaced by the ones failover chooses, or res itself when it answers for no
-// governed name. The governed name is the query name, or a name the answer's
-// CNAME chain leads to. res and its records are never modified: they may be
-// shared with a cache or a zone.
+// replaced by the ones failover chooses, or res untouched when it answers for
+// no governed name. The governed name is the query name, or a name the
+// answer's CNAME chain leads to.
+//
+// As loadbalance and minimal do, rewrite changes the fields of res itself: the
+// message is the response of this query alone. The records and the section
+// slices it points to are never changed: a cache or a zone may share them.
 func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 	if res == nil || len(res.Question) == 0 || !isAddressQuery(req) {
 		return res
@@ -35,14 +38,13 @@ func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 	var chainBuf [4]string
 	replaced := cnameChain(append(chainBuf[:0], owner), res.Answer)
 
-	rep := newReply(res, len(res.Answer)+len(c.ips))
-	out := &rep.msg
+	answer, room := newAnswer(len(res.Answer)+len(c.ips), q.Qtype, len(c.ips))
 	ttl := c.ttl
 	hadAddresses := false
 	for _, rr := range res.Answer {
 		h := rr.Header()
 		if !containsFold(replaced, h.Name) {
-			out.Answer = append(out.Answer, rr)
+			answer = append(answer, rr)
 			continue
 		}
 		switch h.Rrtype {
@@ -57,20 +59,21 @@ func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 				continue
 			}
 		}
-		out.Answer = append(out.Answer, rr)
+		answer = append(answer, rr)
 	}
-	out.Answer = rep.appendAddresses(out.Answer, owner, q.Qtype, c.ips, ttl)
+	hdr := dns.RR_Header{Name: owner, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
+	res.Answer = room.appendAddresses(answer, hdr, c.ips)
 
 	// Records failover made cannot carry the zone's signatures.
-	out.AuthenticatedData = false
+	res.AuthenticatedData = false
 	if res.Rcode != dns.RcodeSuccess || len(c.ips) > 0 && !hadAddresses {
 		// The rest of the chain had no address for the name; failover answers
 		// for it, and the chain's negative answer (SOA, NSEC) no longer holds.
-		out.Rcode = dns.RcodeSuccess
-		out.Authoritative = true
-		out.Ns = nil
+		res.Rcode = dns.RcodeSuccess
+		res.Authoritative = true
+		res.Ns = nil
 	}
-	return out
+	return res
 }
 
 // governedOwner follows the CNAME chain in answer from the query name and returns
@@ -124,49 +127,56 @@ func containsFold(names []string, name string) bool {
 	return false
 }
 
-// reply is a rewritten message with room for a typical answer, so that it
-// costs one allocation.
-type reply struct {
-	msg    dns.Msg
-	answer [4]dns.RR
-	a      [2]dns.A
-	aaaa   [2]dns.AAAA
+// Room for a typical rewritten answer: a CNAME or two and two addresses, so
+// that a rewrite costs one allocation.
+const (
+	typicalAnswer    = 4
+	typicalAddresses = 2
+)
+
+// addressRecords is the storage of the address records of one answer; one of
+// the two is used.
+type addressRecords struct {
+	a    []dns.A
+	aaaa []dns.AAAA
 }
 
-// newReply returns a shallow copy of res with an empty answer section of the given capacity.
-func newReply(res *dns.Msg, capacity int) *reply {
-	r := &reply{msg: *res}
-	if capacity <= len(r.answer) {
-		r.msg.Answer = r.answer[:0]
-	} else {
-		r.msg.Answer = make([]dns.RR, 0, capacity)
+// newAnswer returns an empty answer section with room for capacity records,
+// and storage for n address records of qtype: one allocation when both are small.
+func newAnswer(capacity int, qtype uint16, n int) ([]dns.RR, addressRecords) {
+	small := capacity <= typicalAnswer && n <= typicalAddresses
+	switch {
+	case small && qtype == dns.TypeA:
+		room := new(struct {
+			rrs     [typicalAnswer]dns.RR
+			records [typicalAddresses]dns.A
+		})
+		return room.rrs[:0], addressRecords{a: room.records[:n]}
+	case small:
+		room := new(struct {
+			rrs     [typicalAnswer]dns.RR
+			records [typicalAddresses]dns.AAAA
+		})
+		return room.rrs[:0], addressRecords{aaaa: room.records[:n]}
+	case qtype == dns.TypeA:
+		return make([]dns.RR, 0, capacity), addressRecords{a: make([]dns.A, n)}
+	default:
+		return make([]dns.RR, 0, capacity), addressRecords{aaaa: make([]dns.AAAA, n)}
 	}
-	return r
 }
 
-// appendAddresses appends a fresh record for each of ips, owned by owner. The
+// appendAddresses appends a fresh record with header hdr for each of ips. The
 // records are fresh because plugins before failover may change them (rewrite
 // does); the addresses they point to are shared and never changed.
-func (rep *reply) appendAddresses(answer []dns.RR, owner string, qtype uint16, ips []net.IP, ttl uint32) []dns.RR {
-	hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
-	if qtype == dns.TypeA {
-		records := rep.a[:]
-		if len(ips) > len(records) {
-			records = make([]dns.A, len(ips))
-		}
-		for i, ip := range ips {
-			records[i] = dns.A{Hdr: hdr, A: ip}
-			answer = append(answer, &records[i])
-		}
-		return answer
-	}
-	records := rep.aaaa[:]
-	if len(ips) > len(records) {
-		records = make([]dns.AAAA, len(ips))
-	}
+func (r addressRecords) appendAddresses(answer []dns.RR, hdr dns.RR_Header, ips []net.IP) []dns.RR {
 	for i, ip := range ips {
-		records[i] = dns.AAAA{Hdr: hdr, AAAA: ip}
-		answer = append(answer, &records[i])
+		if r.a != nil {
+			r.a[i] = dns.A{Hdr: hdr, A: ip}
+			answer = append(answer, &r.a[i])
+		} else {
+			r.aaaa[i] = dns.AAAA{Hdr: hdr, AAAA: ip}
+			answer = append(answer, &r.aaaa[i])
+		}
 	}
 	return answer
 }
