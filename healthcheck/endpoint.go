@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,11 @@ type Settings struct {
 	Timeout  time.Duration // bound on one probe; shorter than Interval
 	Fall     int           // consecutive failures that mark a healthy endpoint down
 	Rise     int           // consecutive successes that mark a down endpoint up
+
+	// TLS is the base configuration of an https check; nil: verify against the
+	// system roots. The probe uses a copy taken when the endpoint is created,
+	// with ServerName set to the check's host when empty and at least TLS 1.2.
+	TLS *tls.Config
 }
 
 // key identifies the probes that can be shared: the same address probed the same way.
@@ -23,10 +29,11 @@ type key struct {
 	timeout  time.Duration
 	fall     int
 	rise     int
+	tls      *tls.Config // by pointer: another configuration is another probe
 }
 
 func (s Settings) key(addr netip.Addr) key {
-	return key{addr, s.Check.String(), s.Interval, s.Timeout, s.Fall, s.Rise}
+	return key{addr, s.Check.String(), s.Interval, s.Timeout, s.Fall, s.Rise, s.TLS}
 }
 
 // Endpoint is one address under one check. Its probe goroutine writes the
@@ -45,7 +52,7 @@ type Endpoint struct {
 }
 
 func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
-	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s.Check, addr)}
+	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s.Check, s.TLS, addr)}
 	// Until its first result an endpoint counts as healthy.
 	e.healthy.Store(true)
 	return e
@@ -79,7 +86,8 @@ func (e *Endpoint) record(passed bool) (changed bool) {
 	healthy := e.healthy.Load()
 	switch {
 	case !e.probed.Load():
-		e.probed.Store(true)
+		// After the verdict: a reader that sees Probed sees the first verdict.
+		defer e.probed.Store(true)
 		healthy = passed
 	case passed:
 		e.fails = 0

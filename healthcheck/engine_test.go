@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -32,8 +33,14 @@ func TestEngineSharesIdenticalProbes(t *testing.T) {
 	if d := g.Endpoint(addr, s); d == a {
 		t.Error("another threshold shared the endpoint")
 	}
-	if n := len(g.Endpoints()); n != 3 {
-		t.Errorf("%d endpoints, want 3", n)
+	s.Fall, s.TLS = 3, &tls.Config{}
+	if e := g.Endpoint(addr, s); e == a {
+		t.Error("another TLS configuration shared the endpoint")
+	} else if g.Endpoint(addr, s) != e {
+		t.Error("the same TLS configuration gave two endpoints")
+	}
+	if n := len(g.Endpoints()); n != 4 {
+		t.Errorf("%d endpoints, want 4", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -46,7 +47,7 @@ func probeOnce(t *testing.T, rawCheck, ip string, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return newProber(c, netip.MustParseAddr(ip))(ctx)
+	return newProber(c, nil, netip.MustParseAddr(ip))(ctx)
 }
 
 func TestProbeHTTP(t *testing.T) {
@@ -59,6 +60,9 @@ func TestProbeHTTP(t *testing.T) {
 			fmt.Fprint(w, "ok")
 		case "/redirect":
 			http.Redirect(w, r, "http://192.0.2.1/elsewhere", http.StatusFound)
+		case "/bad-redirect":
+			w.Header().Set("Location", "%") // not a URL
+			w.WriteHeader(http.StatusMovedPermanently)
 		case "/unavailable":
 			w.WriteHeader(http.StatusServiceUnavailable)
 		default:
@@ -74,6 +78,7 @@ func TestProbeHTTP(t *testing.T) {
 		{fmt.Sprintf("http://:%d/ok", port), "", fmt.Sprintf("%s:%d", ip, port)},
 		{fmt.Sprintf("http://app.example.org:%d/ok?deep=1", port), "", fmt.Sprintf("app.example.org:%d", port)},
 		{fmt.Sprintf("http://:%d/redirect", port), "", ""},
+		{fmt.Sprintf("http://:%d/bad-redirect", port), "", ""},
 		{fmt.Sprintf("http://:%d/unavailable", port), "status 503", ""},
 		{fmt.Sprintf("http://:%d/missing", port), "status 404", ""},
 	}
@@ -161,5 +166,23 @@ func TestProbeTCP(t *testing.T) {
 	// The probe connects to the endpoint's address, not to the loopback default.
 	if err := probeOnce(t, fmt.Sprintf("tcp://:%d", port), "127.0.0.24", time.Second); err == nil {
 		t.Fatal("tcp probe of another address passed")
+	}
+}
+
+func TestClientTLS(t *testing.T) {
+	if c := clientTLS(nil, "app.example.org"); c.ServerName != "app.example.org" || c.MinVersion != tls.VersionTLS12 || c.InsecureSkipVerify || c.RootCAs != nil {
+		t.Errorf("defaults: %+v", c)
+	}
+	base := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}
+	c := clientTLS(base, "app.example.org")
+	if c == base || base.ServerName != "" || base.MinVersion != tls.VersionTLS10 {
+		t.Error("the base configuration was changed, not copied")
+	}
+	if !c.InsecureSkipVerify || c.ServerName != "app.example.org" || c.MinVersion != tls.VersionTLS12 {
+		t.Errorf("copy of %+v: %+v", base, c)
+	}
+	c = clientTLS(&tls.Config{ServerName: "other.example.net", MinVersion: tls.VersionTLS13}, "app.example.org")
+	if c.ServerName != "other.example.net" || c.MinVersion != tls.VersionTLS13 {
+		t.Errorf("the base's server name and version were not kept: %+v", c)
 	}
 }
