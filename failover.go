@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
+	ot "github.com/opentracing/opentracing-go"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -57,20 +58,48 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	// One snapshot for the whole query: the answer is consistent even while
 	// probes publish new health.
-	snap := f.state.Load()
-	rw := newRewriter(w, r, snap)
-	defer rw.release()
-	rcode, err := plugin.NextOrFailure(f.Name(), f.Next, ctx, rw, r)
+	rw := newRewriter(w, r, f.state.Load())
+	rcode, err := f.serveNext(ctx, rw, r)
+	rcode, err = rw.finish(rcode, err)
+	// No defer: its record would deepen the stack of every query. A panic
+	// further down the chain only loses this rewriter to the garbage collector.
+	rw.release()
+	return rcode, err
+}
+
+// serveNext hands the query to the next plugin through rw. It is
+// plugin.NextOrFailure without the writer that tells the metrics plugin which
+// plugin wrote the response: over a rewriter, which does not pass that on, the
+// writer does nothing but costs an allocation per query. With a trace, the
+// next plugin's span is wanted: NextOrFailure makes it.
+func (f *Failover) serveNext(ctx context.Context, rw *rewriter, r *dns.Msg) (int, error) {
+	if f.Next == nil || ot.SpanFromContext(ctx) != nil {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, rw, r)
+	}
+	return f.Next.ServeDNS(ctx, rw, r)
+}
+
+// finish sends the response the rest of the chain wrote, or answers a governed
+// name it wrote nothing for.
+func (rw *rewriter) finish(rcode int, err error) (int, error) {
 	if rw.written || plugin.ClientWrite(rcode) {
+		// As the server does, failover ignores a failed write: the client
+		// will ask again.
+		rw.flush()
 		return rcode, err
 	}
-	// The rest of the chain wrote nothing and left the error answer to the
-	// server (or there is no rest of the chain): a governed name is answered here.
-	q := r.Question[0]
-	if snap.lookup(q.Name, q.Qtype) == nil {
+	return rw.answerAlone(rcode, err)
+}
+
+// answerAlone answers a governed name that the rest of the chain wrote nothing
+// for: it left the error answer to the server, or there is no rest of the chain.
+func (rw *rewriter) answerAlone(rcode int, err error) (int, error) {
+	q := rw.req.Question[0]
+	if rw.snap.lookup(q.Name, q.Qtype) == nil {
 		return rcode, err
 	}
-	rw.WriteMsg(new(dns.Msg).SetRcode(r, rcode))
+	rw.WriteMsg(new(dns.Msg).SetRcode(rw.req, rcode))
+	rw.flush()
 	return dns.RcodeSuccess, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	ot "github.com/opentracing/opentracing-go"
+	"github.com/opentracing/opentracing-go/mocktracer"
 )
 
 const testBlocks = `
@@ -398,5 +400,27 @@ func TestRawWriteIsRewritten(t *testing.T) {
 	f.ServeDNS(context.Background(), rec, req)
 	if rec.Msg == nil || len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
 		t.Errorf("raw write not rewritten: %v", rec.Msg)
+	}
+}
+
+// TestTracedQueryGetsNextPluginSpan checks that a traced query still gets a
+// span for the next plugin, as plugin.NextOrFailure makes.
+func TestTracedQueryGetsNextPluginSpan(t *testing.T) {
+	f := newTestFailover(t, testBlocks, answering(dns.RcodeSuccess, test.A("app.example.org. 60 IN A 203.0.113.9")))
+	tracer := mocktracer.New()
+	root := tracer.StartSpan("query")
+	ctx := ot.ContextWithSpan(context.Background(), root)
+	req := new(dns.Msg)
+	req.SetQuestion("app.example.org.", dns.TypeA)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := f.ServeDNS(ctx, rec, req); err != nil {
+		t.Fatal(err)
+	}
+	root.Finish()
+	if rec.Msg == nil || len(rec.Msg.Answer) != 2 {
+		t.Fatalf("traced query answered %v", rec.Msg)
+	}
+	if spans := tracer.FinishedSpans(); len(spans) != 2 || spans[0].ParentID != root.(*mocktracer.MockSpan).SpanContext.SpanID {
+		t.Errorf("spans %v: want the next plugin's span under the query's", spans)
 	}
 }
