@@ -127,13 +127,6 @@ func containsFold(names []string, name string) bool {
 	return false
 }
 
-// Room for a typical rewritten answer: a CNAME or two and two addresses, so
-// that a rewrite costs one allocation.
-const (
-	typicalAnswer    = 4
-	typicalAddresses = 2
-)
-
 // addressRecords is the storage of the address records of one answer; one of
 // the two is used.
 type addressRecords struct {
@@ -142,27 +135,35 @@ type addressRecords struct {
 }
 
 // newAnswer returns an empty answer section with room for capacity records,
-// and storage for n address records of qtype: one allocation when both are small.
+// and storage for n address records of qtype.
 func newAnswer(capacity int, qtype uint16, n int) ([]dns.RR, addressRecords) {
-	small := capacity <= typicalAnswer && n <= typicalAddresses
-	switch {
-	case small && qtype == dns.TypeA:
-		room := new(struct {
-			rrs     [typicalAnswer]dns.RR
-			records [typicalAddresses]dns.A
-		})
-		return room.rrs[:0], addressRecords{a: room.records[:n]}
-	case small:
-		room := new(struct {
-			rrs     [typicalAnswer]dns.RR
-			records [typicalAddresses]dns.AAAA
-		})
-		return room.rrs[:0], addressRecords{aaaa: room.records[:n]}
-	case qtype == dns.TypeA:
-		return make([]dns.RR, 0, capacity), addressRecords{a: make([]dns.A, n)}
-	default:
-		return make([]dns.RR, 0, capacity), addressRecords{aaaa: make([]dns.AAAA, n)}
+	if qtype == dns.TypeA {
+		answer, records := room[dns.A](capacity, n)
+		return answer, addressRecords{a: records}
 	}
+	answer, records := room[dns.AAAA](capacity, n)
+	return answer, addressRecords{aaaa: records}
+}
+
+// room returns an answer section with room for capacity records and n address
+// records. The usual answers, one address or two after a CNAME or two, take
+// one allocation of just their size: every rewrite pays for it in garbage.
+func room[R dns.A | dns.AAAA](capacity, n int) ([]dns.RR, []R) {
+	switch {
+	case capacity <= 2 && n <= 1:
+		r := new(struct {
+			answer  [2]dns.RR
+			records [1]R
+		})
+		return r.answer[:0], r.records[:n]
+	case capacity <= 4 && n <= 2:
+		r := new(struct {
+			answer  [4]dns.RR
+			records [2]R
+		})
+		return r.answer[:0], r.records[:n]
+	}
+	return make([]dns.RR, 0, capacity), make([]R, n)
 }
 
 // appendAddresses appends a fresh record with header hdr for each of ips. The
