@@ -27,7 +27,7 @@ func FuzzSetup(f *testing.F) {
 				continue
 			}
 			for _, b := range fo.blocks {
-				if len(b.names) == 0 || len(b.pools) == 0 || b.probe.Check == nil ||
+				if len(b.names) == 0 || len(b.pools) == 0 || len(b.probe.Checks) == 0 ||
 					b.probe.Timeout <= 0 || b.probe.Timeout >= b.probe.Interval || b.probe.Fall < 1 || b.probe.Rise < 1 {
 					t.Errorf("accepted an invalid block %+v from %q", b, corefile)
 				}

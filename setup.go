@@ -80,7 +80,7 @@ type blockParser struct {
 	property  string         // the property being read
 	seen      map[string]int // property -> its line
 	addresses map[netip.Addr]bool
-	check     *healthcheck.Check
+	checks    []*healthcheck.Check
 }
 
 func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error) {
@@ -115,7 +115,7 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			}
 			b.pools = append(b.pools, pool)
 		case "check":
-			err = p.checkURL()
+			err = p.checkURLs()
 		case "interval":
 			b.probe.Interval, err = p.duration()
 		case "timeout":
@@ -139,10 +139,10 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if _, ok := p.seen["primary"]; !ok {
 		return nil, errAt(p.c, p.line, "failover block for %s has no 'primary' line", strings.Join(b.names, " "))
 	}
-	if p.check == nil {
+	if len(p.checks) == 0 {
 		return nil, errAt(p.c, p.line, "failover block for %s has no 'check' line", strings.Join(b.names, " "))
 	}
-	b.probe.Check = p.check
+	b.probe.Checks = p.checks
 	if err := p.timeout(&b.probe); err != nil {
 		return nil, err
 	}
@@ -199,14 +199,23 @@ func (p *blockParser) pool() (pool, error) {
 	return pl, nil
 }
 
-func (p *blockParser) checkURL() error {
-	arg, err := p.oneArg()
-	if err != nil {
-		return err
+// checkURLs reads `check URL...`: every check must pass.
+func (p *blockParser) checkURLs() error {
+	args := p.c.RemainingArgs()
+	if len(args) == 0 {
+		return p.c.Err("'check' needs at least one URL")
 	}
-	p.check, err = healthcheck.ParseCheck(arg)
-	if err != nil {
-		return p.c.Err(err.Error())
+	for _, arg := range args {
+		c, err := healthcheck.ParseCheck(arg)
+		if err != nil {
+			return p.c.Err(err.Error())
+		}
+		for _, prev := range p.checks {
+			if prev.String() == c.String() {
+				return p.c.Errf("check %s is listed twice", c)
+			}
+		}
+		p.checks = append(p.checks, c)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package healthcheck
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -80,8 +79,3 @@ func ParseCheck(raw string) (*Check, error) {
 
 // String returns the URL as the user wrote it.
 func (c *Check) String() string { return c.raw }
-
-// dialAddress is where a probe of this check connects for an endpoint at ip.
-func (c *Check) dialAddress(ip string) string {
-	return net.JoinHostPort(ip, strconv.Itoa(int(c.Port)))
-}

@@ -2,38 +2,61 @@ package healthcheck
 
 import (
 	"crypto/tls"
+	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Settings are how an endpoint is probed and judged.
 type Settings struct {
-	Check    *Check
+	Checks   []*Check      // all must pass
+	Port     uint16        // when not 0, the port every check connects to, whatever its URL says
 	Interval time.Duration // time between the starts of two probes
-	Timeout  time.Duration // bound on one probe; shorter than Interval
+	Timeout  time.Duration // bound on one probe, all checks together; shorter than Interval
 	Fall     int           // consecutive failures that mark a healthy endpoint down
 	Rise     int           // consecutive successes that mark a down endpoint up
 
-	// TLS is the base configuration of an https check; nil: verify against the
-	// system roots. The probe uses a copy taken when the endpoint is created,
-	// with ServerName set to the check's host when empty and at least TLS 1.2.
-	TLS *tls.Config
+	// TLS is the base configuration of https and grpc checks; nil: verify
+	// against the system roots. The probe uses a copy taken when the endpoint
+	// is created, with ServerName set to the check's host when empty and at
+	// least TLS 1.2. TLSIdentity names it for sharing: endpoints whose
+	// settings differ only by TLS configurations of the same identity share
+	// their probes.
+	TLS         *tls.Config
+	TLSIdentity string
+}
+
+// checks returns the check URLs, as the user wrote them, separated by spaces.
+func (s Settings) checks() string {
+	urls := make([]string, len(s.Checks))
+	for i, c := range s.Checks {
+		urls[i] = c.String()
+	}
+	return strings.Join(urls, " ")
 }
 
 // key identifies the probes that can be shared: the same address probed the same way.
 type key struct {
 	addr     netip.Addr
-	check    string
+	port     uint16
+	checks   string
 	interval time.Duration
 	timeout  time.Duration
 	fall     int
 	rise     int
-	tls      *tls.Config // by pointer: another configuration is another probe
+	tls      string
 }
 
 func (s Settings) key(addr netip.Addr) key {
-	return key{addr, s.Check.String(), s.Interval, s.Timeout, s.Fall, s.Rise, s.TLS}
+	tlsID := s.TLSIdentity
+	if s.TLS != nil && tlsID == "" {
+		tlsID = fmt.Sprintf("%p", s.TLS) // unnamed: only the same configuration shares
+	}
+	return key{addr, s.Port, s.checks(), s.Interval, s.Timeout, s.Fall, s.Rise, tlsID}
 }
 
 // Endpoint is one address under one check. Its probe goroutine writes the
@@ -52,7 +75,7 @@ type Endpoint struct {
 }
 
 func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
-	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s.Check, s.TLS, addr)}
+	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s, addr)}
 	// Until its first result an endpoint counts as healthy.
 	e.healthy.Store(true)
 	return e
@@ -73,7 +96,13 @@ func (e *Endpoint) Since() time.Time {
 func (e *Endpoint) Probed() bool { return e.probed.Load() }
 
 // String names the endpoint in logs: its address and check.
-func (e *Endpoint) String() string { return e.Addr.String() + " (" + e.Settings.Check.String() + ")" }
+func (e *Endpoint) String() string {
+	addr := e.Addr.String()
+	if e.Settings.Port != 0 {
+		addr = net.JoinHostPort(addr, strconv.Itoa(int(e.Settings.Port)))
+	}
+	return addr + " (" + e.Settings.checks() + ")"
+}
 
 // record counts one probe result and reports whether the verdict changed.
 //

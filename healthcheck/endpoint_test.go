@@ -33,7 +33,7 @@ func TestRecordThresholds(t *testing.T) {
 	check, _ := ParseCheck("tcp://:1")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEndpoint(netip.MustParseAddr("192.0.2.1"), Settings{Check: check, Interval: time.Second, Timeout: time.Second / 2, Fall: tc.fall, Rise: tc.rise})
+			e := newEndpoint(netip.MustParseAddr("192.0.2.1"), Settings{Checks: []*Check{check}, Interval: time.Second, Timeout: time.Second / 2, Fall: tc.fall, Rise: tc.rise})
 			if !e.Healthy() || e.Probed() || !e.Since().IsZero() {
 				t.Fatal("a new endpoint must count as healthy and not yet probed")
 			}

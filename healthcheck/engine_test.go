@@ -17,19 +17,19 @@ func TestEngineSharesIdenticalProbes(t *testing.T) {
 	c1, _ := ParseCheck("tcp://:80")
 	c2, _ := ParseCheck("tcp://:80")
 	c3, _ := ParseCheck("tcp://:81")
-	s := Settings{Check: c1, Interval: time.Second, Timeout: time.Second / 2, Fall: 3, Rise: 2}
+	s := Settings{Checks: []*Check{c1}, Interval: time.Second, Timeout: time.Second / 2, Fall: 3, Rise: 2}
 	addr := netip.MustParseAddr("192.0.2.1")
 
 	a := g.Endpoint(addr, s)
-	s.Check = c2
+	s.Checks = []*Check{c2}
 	if b := g.Endpoint(addr, s); b != a {
 		t.Error("the same address and check gave two endpoints")
 	}
-	s.Check = c3
+	s.Checks = []*Check{c3}
 	if c := g.Endpoint(addr, s); c == a {
 		t.Error("another check shared the endpoint")
 	}
-	s.Check, s.Fall = c1, 1
+	s.Checks, s.Fall = []*Check{c1}, 1
 	if d := g.Endpoint(addr, s); d == a {
 		t.Error("another threshold shared the endpoint")
 	}
@@ -58,7 +58,7 @@ func TestEngineFollowsEndpoint(t *testing.T) {
 	// The endpoint's server is not ours to check; what the engine starts is.
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	check, _ := ParseCheck(fmt.Sprintf("http://:%d/", port))
-	s := Settings{Check: check, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Fall: 2, Rise: 2}
+	s := Settings{Checks: []*Check{check}, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Fall: 2, Rise: 2}
 
 	changes := make(chan bool, 16)
 	g := NewEngine(func(e *Endpoint) { changes <- e.Healthy() })

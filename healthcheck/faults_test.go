@@ -36,7 +36,7 @@ func faultSettings(t *testing.T, rawCheck string) Settings {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Settings{Check: c, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Fall: 3, Rise: 2}
+	return Settings{Checks: []*Check{c}, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Fall: 3, Rise: 2}
 }
 
 // downWithin bounds how long a healthy endpoint takes to go down once a fault

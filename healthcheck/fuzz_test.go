@@ -47,7 +47,7 @@ func FuzzProbeHTTP(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	probe := newProber(c, nil, netip.MustParseAddr(ip))
+	probe := newProber(Settings{Checks: []*Check{c}}, netip.MustParseAddr(ip))
 
 	f.Fuzz(func(t *testing.T, answer []byte) {
 		srv.set(func(c *net.TCPConn) { c.Write(answer) })

@@ -17,11 +17,12 @@ var running = struct {
 // holds as long as the address and the check are the same, whatever the
 // interval or thresholds.
 type lineage struct {
-	addr  netip.Addr
-	check string
+	addr   netip.Addr
+	port   uint16
+	checks string
 }
 
-func (e *Endpoint) lineage() lineage { return lineage{e.Addr, e.Settings.Check.String()} }
+func (e *Endpoint) lineage() lineage { return lineage{e.Addr, e.Settings.Port, e.Settings.checks()} }
 
 // inheritVerdicts gives each of endpoints the verdict of a probed endpoint of
 // the same lineage in a running engine, and registers g as running.

@@ -19,7 +19,7 @@ func TestStartWaitsForFirstVerdict(t *testing.T) {
 	}
 	defer ln.Close() // accepts into the backlog, never answers
 	check, _ := ParseCheck(fmt.Sprintf("http://:%d/", ln.Addr().(*net.TCPAddr).Port))
-	s := Settings{Check: check, Interval: time.Hour, Timeout: 200 * time.Millisecond, Fall: 3, Rise: 2}
+	s := Settings{Checks: []*Check{check}, Interval: time.Hour, Timeout: 200 * time.Millisecond, Fall: 3, Rise: 2}
 	g := NewEngine(nil)
 	e := g.Endpoint(netip.MustParseAddr("127.0.0.26"), s)
 
@@ -52,7 +52,7 @@ func TestReloadInheritsVerdict(t *testing.T) {
 
 	// The old configuration probes once an hour: it keeps its down verdict.
 	old := NewEngine(nil)
-	oldEndpoint := old.Endpoint(addr, Settings{Check: check, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 2})
+	oldEndpoint := old.Endpoint(addr, Settings{Checks: []*Check{check}, Interval: time.Hour, Timeout: time.Second, Fall: 3, Rise: 2})
 	old.Start()
 	defer old.Stop()
 	if oldEndpoint.Healthy() {
@@ -60,7 +60,7 @@ func TestReloadInheritsVerdict(t *testing.T) {
 	}
 
 	failing.Store(false)
-	s := Settings{Check: check, Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond, Fall: 3, Rise: 3}
+	s := Settings{Checks: []*Check{check}, Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond, Fall: 3, Rise: 3}
 	reloaded := NewEngine(nil)
 	e := reloaded.Endpoint(addr, s)
 	reloaded.Start()
@@ -73,7 +73,8 @@ func TestReloadInheritsVerdict(t *testing.T) {
 
 	// An engine started after the old one stopped has nothing to inherit.
 	fresh := NewEngine(nil)
-	s.Check, _ = ParseCheck(fmt.Sprintf("http://:%d/other", port))
+	other, _ := ParseCheck(fmt.Sprintf("http://:%d/other", port))
+	s.Checks = []*Check{other}
 	f := fresh.Endpoint(addr, s)
 	fresh.Start()
 	defer fresh.Stop()

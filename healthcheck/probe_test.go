@@ -47,7 +47,7 @@ func probeOnce(t *testing.T, rawCheck, ip string, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return newProber(c, nil, netip.MustParseAddr(ip))(ctx)
+	return newProber(Settings{Checks: []*Check{c}}, netip.MustParseAddr(ip))(ctx)
 }
 
 func TestProbeHTTP(t *testing.T) {
