@@ -12,27 +12,32 @@ import (
 type block struct {
 	line    int      // of the `failover` keyword, for messages
 	names   []string // lower-case, fully qualified
-	pools   []pool   // in order of preference: primary, secondary
+	pools   []pool   // in order of preference: primary, secondary, then further pools
 	ttl     uint32   // cap on the TTL of the address records answered
 	allDown allDownPolicy
 	probe   healthcheck.Settings
+
+	insecureTLS bool // tls_insecure_skip_verify: warned about at startup
 }
 
 // pool is an ordered set of endpoints.
 type pool struct {
-	name    string // "primary", "secondary"
-	members []member
+	name       string // "primary", "secondary", or the name of a further pool
+	members    []member
+	minHealthy int // healthy members below which the pool counts as down; 0 for 1
 }
 
 // member is one address of a pool and the endpoint that judges it.
 type member struct {
-	addr     netip.Addr
-	ip       net.IP // 4 bytes for IPv4, 16 for IPv6: ready for an A or AAAA record
-	endpoint *healthcheck.Endpoint
+	addr      netip.Addr
+	ip        net.IP     // 4 bytes for IPv4, 16 for IPv6: ready for an A or AAAA record
+	checkAddr netip.Addr // where its probes go: addr, unless given after '@'
+	checkPort uint16     // when not 0, the port its probes go to, whatever the check URLs say
+	endpoint  *healthcheck.Endpoint
 }
 
 func newMember(addr netip.Addr) member {
-	return member{addr: addr, ip: net.IP(addr.AsSlice())}
+	return member{addr: addr, ip: net.IP(addr.AsSlice()), checkAddr: addr}
 }
 
 func (m member) is4() bool { return len(m.ip) == net.IPv4len }

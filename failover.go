@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -40,6 +41,12 @@ func (f *Failover) publish() {
 // OnStartup starts probing and publishes the first verdicts, before CoreDNS
 // serves with this instance.
 func (f *Failover) OnStartup() error {
+	for _, b := range f.blocks {
+		if b.insecureTLS {
+			log.Warningf("failover block for %s (line %d): tls_insecure_skip_verify: the certificates of its endpoints are not verified",
+				strings.Join(b.names, " "), b.line)
+		}
+	}
 	f.engine.Start()
 	f.publish()
 	return nil

@@ -4,6 +4,7 @@
 package failover
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -81,6 +82,13 @@ type blockParser struct {
 	seen      map[string]int // property -> its line
 	addresses map[netip.Addr]bool
 	checks    []*healthcheck.Check
+	minimums  []minimum // min_healthy lines, settled once every pool is known
+
+	// TLS options, settled once the whole block is read.
+	tls           *tls.Config
+	tlsArgs       []string
+	tlsServerName string
+	tlsInsecure   bool
 }
 
 func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error) {
@@ -99,21 +107,16 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	for c.NextBlock() {
 		property := c.Val()
 		p.property = property
-		if line, ok := p.seen[property]; ok {
+		if line, ok := p.seen[property]; ok && !repeatable[property] {
 			return nil, c.Errf("'%s' is given twice in this block (first at line %d)", property, line)
 		}
 		p.seen[property] = c.Line()
 
 		switch property {
-		case "primary", "secondary":
-			if property == "secondary" && p.seen["primary"] == 0 {
-				return nil, c.Err("'secondary' must come after 'primary'")
-			}
-			pool, err := p.pool()
-			if err != nil {
-				return nil, err
-			}
-			b.pools = append(b.pools, pool)
+		case "primary", "secondary", "pool":
+			err = p.pool(b)
+		case "min_healthy":
+			err = p.minHealthy()
 		case "check":
 			err = p.checkURLs()
 		case "interval":
@@ -129,7 +132,11 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 		case "all_down":
 			b.allDown, err = p.allDown()
 		default:
-			return nil, c.Errf("unknown property '%s'", property)
+			var known bool
+			known, err = p.probeOption(&b.probe)
+			if !known {
+				return nil, c.Errf("unknown property '%s'", property)
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -146,14 +153,26 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if err := p.timeout(&b.probe); err != nil {
 		return nil, err
 	}
+	if err := p.settleProbeOptions(b); err != nil {
+		return nil, err
+	}
+	if err := p.settleMinHealthy(b); err != nil {
+		return nil, err
+	}
 
 	for _, pl := range b.pools {
 		for i := range pl.members {
-			pl.members[i].endpoint = engine.Endpoint(pl.members[i].addr, b.probe)
+			m := &pl.members[i]
+			s := b.probe
+			s.Port = m.checkPort
+			m.endpoint = engine.Endpoint(m.checkAddr, s)
 		}
 	}
 	return b, nil
 }
+
+// repeatable are the properties that may be given more than once in a block.
+var repeatable = map[string]bool{"pool": true, "min_healthy": true, "header": true, "header_file": true}
 
 // names reads NAME... after the `failover` keyword.
 func (p *blockParser) names() ([]string, error) {
@@ -175,28 +194,6 @@ func (p *blockParser) names() ([]string, error) {
 		names = append(names, name)
 	}
 	return names, nil
-}
-
-// pool reads `primary ADDRESS...` or `secondary ADDRESS...`.
-func (p *blockParser) pool() (pool, error) {
-	name := p.property
-	args := p.c.RemainingArgs()
-	if len(args) == 0 {
-		return pool{}, p.c.Errf("'%s' needs at least one ADDRESS", name)
-	}
-	pl := pool{name: name}
-	for _, arg := range args {
-		addr, err := netip.ParseAddr(arg)
-		if err != nil || addr.Zone() != "" {
-			return pool{}, p.c.Errf("'%s' is not an IPv4 or IPv6 address", arg)
-		}
-		if p.addresses[addr] {
-			return pool{}, p.c.Errf("address %s is listed twice in this block", addr)
-		}
-		p.addresses[addr] = true
-		pl.members = append(pl.members, newMember(addr))
-	}
-	return pl, nil
 }
 
 // checkURLs reads `check URL...`: every check must pass.

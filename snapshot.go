@@ -77,17 +77,24 @@ func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 }
 
 // choose picks the addresses of one family: the healthy ones of the first pool
-// that has any, else what the block's all_down policy says. A pool without
-// addresses of the family is skipped.
+// that is up and has any, else what the block's all_down policy says. A pool
+// is up while at least its min_healthy members (of either family) are healthy.
+// A pool without addresses of the family is skipped.
 func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
 	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl}
 	for _, p := range b.pools {
+		up := 0
+		for _, m := range p.members {
+			if healthy(m) {
+				up++
+			}
+		}
 		for _, m := range p.members {
 			if m.is4() != ipv4 {
 				continue
 			}
 			c.governed = true
-			if healthy(m) {
+			if healthy(m) && up >= max(p.minHealthy, 1) {
 				c.ips = append(c.ips, m.ip)
 			}
 		}

@@ -19,6 +19,7 @@ type Settings struct {
 	Timeout  time.Duration // bound on one probe, all checks together; shorter than Interval
 	Fall     int           // consecutive failures that mark a healthy endpoint down
 	Rise     int           // consecutive successes that mark a down endpoint up
+	HTTP     HTTPOptions   // for http and https checks
 
 	// TLS is the base configuration of https and grpc checks; nil: verify
 	// against the system roots. The probe uses a copy taken when the endpoint
@@ -48,6 +49,7 @@ type key struct {
 	timeout  time.Duration
 	fall     int
 	rise     int
+	http     string
 	tls      string
 }
 
@@ -56,7 +58,7 @@ func (s Settings) key(addr netip.Addr) key {
 	if s.TLS != nil && tlsID == "" {
 		tlsID = fmt.Sprintf("%p", s.TLS) // unnamed: only the same configuration shares
 	}
-	return key{addr, s.Port, s.checks(), s.Interval, s.Timeout, s.Fall, s.Rise, tlsID}
+	return key{addr, s.Port, s.checks(), s.Interval, s.Timeout, s.Fall, s.Rise, s.HTTP.identity(), tlsID}
 }
 
 // Endpoint is one address under one check. Its probe goroutine writes the

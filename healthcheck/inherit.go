@@ -14,15 +14,20 @@ var running = struct {
 }{engines: map[*Engine]struct{}{}}
 
 // lineage identifies an endpoint across configurations: its verdict still
-// holds as long as the address and the check are the same, whatever the
-// interval or thresholds.
+// holds as long as the address and what its probes ask and accept are the
+// same, whatever the interval or thresholds.
 type lineage struct {
 	addr   netip.Addr
 	port   uint16
 	checks string
+	http   string
+	tls    string
 }
 
-func (e *Endpoint) lineage() lineage { return lineage{e.Addr, e.Settings.Port, e.Settings.checks()} }
+func (e *Endpoint) lineage() lineage {
+	k := e.Settings.key(e.Addr)
+	return lineage{k.addr, k.port, k.checks, k.http, k.tls}
+}
 
 // inheritVerdicts gives each of endpoints the verdict of a probed endpoint of
 // the same lineage in a running engine, and registers g as running.

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 )
@@ -19,20 +21,36 @@ type statusError int
 func (e statusError) Error() string { return "status " + strconv.Itoa(int(e)) }
 
 func newHTTPProber(c *Check, s Settings, addr netip.Addr, target string) prober {
+	p, _ := newHTTPProberCloser(c, s, addr, target)
+	return p
+}
+
+// newHTTPProberCloser is newHTTPProber that also returns a function closing
+// the connections kept alive between probes.
+func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (prober, func()) {
+	opts := s.HTTP
 	host := c.Host
 	if host == "" {
 		host = addr.String()
 	}
-	// The request names the service (host); the transport dials the endpoint (target).
-	reqURL := c.Scheme + "://" + net.JoinHostPort(host, strconv.Itoa(int(c.Port))) + c.Path
+	// The request names the service (host); the transport dials the endpoint
+	// (target). A redirect keeps to the endpoint's address: only its port
+	// (http to https, say) and its request change.
+	ip, port, _ := net.SplitHostPort(target)
+	reqURL := c.Scheme + "://" + net.JoinHostPort(host, port) + c.Path
 	dialer := &net.Dialer{}
 	transport := &http.Transport{
 		// A kept-alive connection can hide a listener that no longer accepts:
-		// every probe opens a connection of its own, as Route 53 and gdnsd do.
-		DisableKeepAlives: true,
+		// unless asked, every probe opens a connection of its own, as Route 53
+		// and gdnsd do.
+		DisableKeepAlives: !opts.KeepAlive,
 		Proxy:             nil, // never HTTP(S)_PROXY from the environment
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, target)
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			conn, err := dialer.DialContext(ctx, network, net.JoinHostPort(ip, port))
 			if reset, ok := ctx.Value(connResetKey{}).(*connReset); ok && err == nil {
 				conn = &resetRecorder{Conn: conn, reset: reset}
 			}
@@ -42,17 +60,13 @@ func newHTTPProber(c *Check, s Settings, addr netip.Addr, target string) prober 
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: int64(maxHeaderBytes),
 	}
+	if opts.KeepAlive {
+		transport.MaxIdleConnsPerHost = 1
+	}
 	return func(ctx context.Context) error {
 		reset := &connReset{}
-		req, err := http.NewRequestWithContext(context.WithValue(ctx, connResetKey{}, reset), http.MethodGet, reqURL, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("User-Agent", userAgent)
-		// The transport alone, not an http.Client: a redirect is an answer, so
-		// 3xx passes whatever its Location says, and the probe never leaves
-		// the endpoint. (A Client parses Location even when told not to follow.)
-		resp, err := transport.RoundTrip(req)
+		ctx = context.WithValue(ctx, connResetKey{}, reset)
+		resp, err := roundTrip(ctx, transport, &opts, reqURL)
 		if err != nil {
 			// A reset in the middle of a line reaches the client as the part
 			// of the line that came before it: say it was reset, not malformed.
@@ -61,13 +75,81 @@ func newHTTPProber(c *Check, s Settings, addr netip.Addr, target string) prober 
 			}
 			return err
 		}
-		// Only the status counts; the body is never read, so its size cannot matter.
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+		defer resp.Body.Close()
+		if !opts.passes(resp.StatusCode) {
 			return statusError(resp.StatusCode)
 		}
+		if opts.BodyContains == "" {
+			// Only the status counts; the body is never read, so its size cannot matter.
+			return nil
+		}
+		return bodyContains(resp.Body, opts.BodyContains, opts.bodyLimit())
+	}, transport.CloseIdleConnections
+}
+
+// roundTrip sends the probe's request with the transport alone, not an
+// http.Client: unless asked to follow, a redirect is an answer whatever its
+// Location says (a Client parses Location even when told not to follow).
+func roundTrip(ctx context.Context, transport *http.Transport, opts *HTTPOptions, reqURL string) (*http.Response, error) {
+	for redirects := 0; ; redirects++ {
+		req, err := http.NewRequestWithContext(ctx, opts.method(), reqURL, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = opts.Header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		if host := req.Header.Get("Host"); host != "" {
+			req.Host = host
+			req.Header.Del("Host")
+		}
+		req.Header.Set("User-Agent", userAgent)
+		resp, err := transport.RoundTrip(req)
+		if err != nil || !opts.FollowRedirects || !isRedirect(resp.StatusCode) {
+			return resp, err
+		}
+		resp.Body.Close()
+		if redirects == maxRedirects {
+			return nil, fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		next, err := req.URL.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.Header.Get("Location") == "" {
+			return nil, fmt.Errorf("redirect %d without a valid Location", resp.StatusCode)
+		}
+		reqURL = next.String()
+	}
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// bodyError is a probe failure on a body without the expected text.
+type bodyError struct {
+	want  string
+	limit int
+}
+
+func (e bodyError) Error() string {
+	return fmt.Sprintf("body does not contain %q in its first %d bytes", e.want, e.limit)
+}
+
+// bodyContains reads at most limit bytes of body and looks for want in them.
+func bodyContains(body io.Reader, want string, limit int) error {
+	buf, err := io.ReadAll(io.LimitReader(body, int64(limit)))
+	if strings.Contains(string(buf), want) {
 		return nil
 	}
+	if err != nil {
+		return err
+	}
+	return bodyError{want, limit}
 }
 
 // connReset holds the read error of a probe's connection that was reset, if it was.
