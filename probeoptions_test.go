@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,4 +175,34 @@ func TestCheckAtAnotherAddress(t *testing.T) {
 	if verdictOf(t, corefile("127.0.0.67:"+fmt.Sprint(port))) {
 		t.Error("nothing listens at the address to check, and its endpoint is up")
 	}
+}
+
+// TestInsecureTLSWarnsAtStartup checks that opting out of verification is
+// logged when the block starts.
+func TestInsecureTLSWarnsAtStartup(t *testing.T) {
+	var buf syncBuffer
+	stdlog.SetOutput(&buf)
+	defer stdlog.SetOutput(io.Discard)
+	verdictOf(t, "failover a.example.org {\nprimary 127.0.0.68\ncheck https://:1/\ntls_insecure_skip_verify\n}")
+	if got := buf.String(); !strings.Contains(got, "[WARNING] plugin/failover: failover block for a.example.org. (line 1): tls_insecure_skip_verify") {
+		t.Errorf("no warning at startup; log:\n%s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that probe goroutines may log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
