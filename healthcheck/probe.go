@@ -41,6 +41,10 @@ func newCheckProber(c *Check, s Settings, addr netip.Addr) prober {
 	switch c.Scheme {
 	case "tcp":
 		return func(ctx context.Context) error { return probeTCP(ctx, target) }
+	case "dns":
+		return newDNSProber(c, target)
+	case "grpc", "grpcs":
+		return newGRPCProber(c, s, addr, target)
 	default:
 		return newHTTPProber(c, s, addr, target)
 	}
