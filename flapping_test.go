@@ -85,8 +85,8 @@ func TestAnswersUnderFlapping(t *testing.T) {
 		interval = 40 * time.Millisecond
 		// A verdict reaches the answers once the probe goroutine has published
 		// it. For a query this close to a verdict change, either verdict is allowed.
-		publishLag = 50 * time.Millisecond
-		duration   = 4 * time.Second
+		publishLag = 250 * time.Millisecond
+		duration   = 5 * time.Second
 		queriers   = 4
 	)
 	ips := []string{"127.0.0.81", "127.0.0.82", "127.0.0.83"}
@@ -121,7 +121,7 @@ func TestAnswersUnderFlapping(t *testing.T) {
 	defer stop()
 	var wg sync.WaitGroup
 
-	// Each backend changes state every 300-900ms, so the endpoints go through
+	// Each backend changes state every 500-1300ms, so the endpoints go through
 	// every combination: one primary down, both down, all down.
 	for i, b := range backends {
 		wg.Add(1)
@@ -132,7 +132,7 @@ func TestAnswersUnderFlapping(t *testing.T) {
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(time.Duration(300+rng.IntN(600)) * time.Millisecond):
+				case <-time.After(time.Duration(500+rng.IntN(800)) * time.Millisecond):
 					b.up.Store(!b.up.Load())
 				}
 			}
