@@ -10,7 +10,7 @@ FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzProbeHTTP:./healthcheck
 BENCHCOUNT ?= 6
 BENCH ?= .
 
-.PHONY: coredns example example-primary test fuzz bench bench-go bench-e2e clean
+.PHONY: coredns example example-primary test fuzz bench bench-go bench-e2e bench-scale clean
 
 # CoreDNS with every standard plugin and failover. go build's cache makes the
 # unconditional rebuild cheap.
@@ -50,6 +50,13 @@ bench-go:
 
 bench-e2e:
 	./bench/e2e.sh
+
+# The probe engine at scale: 10,000 HTTP endpoints on loopback addresses, served
+# by a separate process, probed every second; prints the probe rate, lateness,
+# and the prober's CPU time and memory. SCALEFLAGS adds flags (go run ./bench/scale
+# -h lists them); pinned: taskset -c 0 make bench-scale SCALEFLAGS='-server-cpus 1'.
+bench-scale:
+	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 30s $(SCALEFLAGS)
 
 clean:
 	rm -rf coredns .example

@@ -67,17 +67,19 @@ type Endpoint struct {
 	Addr     netip.Addr
 	Settings Settings
 
-	probe   prober
-	healthy atomic.Bool
-	probed  atomic.Bool  // the first probe has finished
-	since   atomic.Int64 // when the verdict last changed, in Unix nanoseconds; 0 before any change
+	probe     prober
+	closeIdle func() // closes the connections kept between probes; called once probing has stopped
+	healthy   atomic.Bool
+	probed    atomic.Bool  // the first probe has finished
+	since     atomic.Int64 // when the verdict last changed, in Unix nanoseconds; 0 before any change
 
 	// Owned by the probe goroutine.
 	passes, fails int
 }
 
 func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
-	e := &Endpoint{Addr: addr, Settings: s, probe: newProber(s, addr)}
+	e := &Endpoint{Addr: addr, Settings: s}
+	e.probe, e.closeIdle = newProberCloser(s, addr)
 	// Until its first result an endpoint counts as healthy.
 	e.healthy.Store(true)
 	return e

@@ -74,11 +74,28 @@ func TestEngineFollowsEndpoint(t *testing.T) {
 	limit := time.Duration(s.Fall)*s.Interval + s.Timeout + time.Second
 	failing.Store(true)
 	expectChange(t, changes, false, limit)
+	if total, failed := g.Probes(); failed < uint64(s.Fall) || total <= failed {
+		t.Errorf("%d probes, %d failed, once down after %d failures", total, failed, s.Fall)
+	}
 	failing.Store(false)
 	expectChange(t, changes, true, time.Duration(s.Rise)*s.Interval+s.Timeout+time.Second)
 
 	g.Stop()
 	g.Stop() // idempotent
+}
+
+// TestEngineWithoutEndpoints starts and stops an engine with nothing to probe.
+func TestEngineWithoutEndpoints(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g := NewEngine(nil)
+	g.Start()
+	if total, failed := g.Probes(); total != 0 || failed != 0 {
+		t.Errorf("%d probes, %d failed, without endpoints", total, failed)
+	}
+	if _, _, _, n := g.Lateness(); n != 0 {
+		t.Errorf("lateness of %d probes without endpoints", n)
+	}
+	g.Stop()
 }
 
 func expectChange(t *testing.T, changes <-chan bool, want bool, within time.Duration) {

@@ -149,3 +149,20 @@ func countNew(n *atomic.Int64, s http.ConnState) {
 		n.Add(1)
 	}
 }
+
+// TestKeepAliveClosedOnStop checks that connections kept between probes, and
+// their goroutines, end with the engine.
+func TestKeepAliveClosedOnStop(t *testing.T) {
+	const ip = "127.0.0.63"
+	port := serve(t, ip, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	noLeaks(t)
+	c, _ := ParseCheck(fmt.Sprintf("http://:%d/", port))
+	g := NewEngine(nil)
+	e := g.Endpoint(netip.MustParseAddr(ip), Settings{Checks: []*Check{c}, Interval: time.Second, Timeout: 500 * time.Millisecond,
+		Fall: 1, Rise: 1, HTTP: HTTPOptions{KeepAlive: true}})
+	g.Start()
+	if !e.Healthy() {
+		t.Fatal("endpoint answering 200 is down")
+	}
+	g.Stop()
+}

@@ -14,12 +14,30 @@ type prober func(ctx context.Context) error
 // newProber returns the prober of the endpoint at addr under s: every check of
 // s, in order, each of which must pass.
 func newProber(s Settings, addr netip.Addr) prober {
+	p, _ := newProberCloser(s, addr)
+	return p
+}
+
+// newProberCloser is newProber that also returns a function that closes the
+// connections kept alive between probes (keepalive), so that no goroutine of
+// theirs outlives the engine.
+func newProberCloser(s Settings, addr netip.Addr) (prober, func()) {
 	probers := make([]prober, len(s.Checks))
+	var closers []func()
 	for i, c := range s.Checks {
-		probers[i] = newCheckProber(c, s, addr)
+		var closeIdle func()
+		probers[i], closeIdle = newCheckProber(c, s, addr)
+		if closeIdle != nil {
+			closers = append(closers, closeIdle)
+		}
+	}
+	closeIdle := func() {
+		for _, c := range closers {
+			c()
+		}
 	}
 	if len(probers) == 1 {
-		return probers[0]
+		return probers[0], closeIdle
 	}
 	return func(ctx context.Context) error {
 		for _, p := range probers {
@@ -28,11 +46,12 @@ func newProber(s Settings, addr netip.Addr) prober {
 			}
 		}
 		return nil
-	}
+	}, closeIdle
 }
 
-// newCheckProber returns the prober of one check for the endpoint at addr.
-func newCheckProber(c *Check, s Settings, addr netip.Addr) prober {
+// newCheckProber returns the prober of one check for the endpoint at addr,
+// and the function closing its idle connections, if it keeps any.
+func newCheckProber(c *Check, s Settings, addr netip.Addr) (prober, func()) {
 	port := c.Port
 	if s.Port != 0 {
 		port = s.Port
@@ -40,13 +59,13 @@ func newCheckProber(c *Check, s Settings, addr netip.Addr) prober {
 	target := net.JoinHostPort(addr.String(), strconv.Itoa(int(port)))
 	switch c.Scheme {
 	case "tcp":
-		return func(ctx context.Context) error { return probeTCP(ctx, target) }
+		return func(ctx context.Context) error { return probeTCP(ctx, target) }, nil
 	case "dns":
-		return newDNSProber(c, target)
+		return newDNSProber(c, target), nil
 	case "grpc", "grpcs":
-		return newGRPCProber(c, s, addr, target)
+		return newGRPCProber(c, s, addr, target), nil
 	default:
-		return newHTTPProber(c, s, addr, target)
+		return newHTTPProberCloser(c, s, addr, target)
 	}
 }
 

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// server is the process that serves the endpoints: ./server.
+type server struct {
+	cmd   *exec.Cmd
+	in    *os.File
+	out   *bufio.Scanner
+	port  int
+	tmp   string
+	close func()
+}
+
+type serverStats struct {
+	cpu                    time.Duration
+	requests, fewest, most uint64
+}
+
+// startServer builds the server unless bin names it, and starts it.
+func startServer(bin, cpus string, base netip.Addr, n, hang int) *server {
+	s := &server{}
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "bench-scale")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		s.tmp = dir
+		bin = filepath.Join(dir, "server")
+		goCmd := os.Getenv("GO")
+		if goCmd == "" {
+			goCmd = "go"
+		}
+		build := exec.Command(goCmd, "build", "-o", bin, "./bench/scale/server")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fatalf("building the server (run from the repository root): %v", err)
+		}
+	}
+	args := []string{bin, "-base", base.String(), "-n", fmt.Sprint(n), "-hang", fmt.Sprint(hang)}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	s.cmd = exec.Command(args[0], args[1:]...)
+	s.cmd.Stderr = os.Stderr
+	stdin, err := s.cmd.StdinPipe()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		fatalf("starting the server: %v", err)
+	}
+	s.close = func() {
+		stdin.Close() // the server exits
+		s.cmd.Wait()
+		if s.tmp != "" {
+			os.RemoveAll(s.tmp)
+		}
+	}
+	s.in = stdin.(*os.File)
+	s.out = bufio.NewScanner(stdout)
+	if !s.out.Scan() {
+		s.close()
+		fatalf("the server did not start")
+	}
+	if _, err := fmt.Sscanf(s.out.Text(), "ready %d", &s.port); err != nil {
+		s.close()
+		fatalf("server said %q", s.out.Text())
+	}
+	return s
+}
+
+// stats asks the server for its CPU time and the requests since the last call.
+func (s *server) stats() serverStats {
+	fmt.Fprintln(s.in, "stats")
+	var st serverStats
+	var user, sys int64
+	if !s.out.Scan() {
+		fatalf("the server stopped")
+	}
+	if _, err := fmt.Sscanf(s.out.Text(), "stats %d %d %d %d %d", &user, &sys, &st.requests, &st.fewest, &st.most); err != nil {
+		fatalf("server said %q", s.out.Text())
+	}
+	st.cpu = time.Duration(user + sys)
+	return st
+}

@@ -1,0 +1,144 @@
+// Command server is the far side of the scale benchmark (see ../main.go): it
+// answers HTTP 200 on one port of many loopback addresses, one listener each,
+// and reports its own CPU time and the requests each address got.
+//
+// It prints "ready PORT" once every address listens, then answers each line
+// "stats" on its standard input with
+//
+//	stats USER_NS SYS_NS REQUESTS MIN MAX
+//
+// its CPU time since it started, and the requests since the previous "stats":
+// in all, and the fewest and most one answering address got. It exits when its
+// standard input closes.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	first := flag.String("base", "127.1.0.1", "first address; the others follow it")
+	n := flag.Int("n", 10000, "addresses")
+	port := flag.Int("port", 0, "port on every address; 0: a free one of the first address")
+	hang := flag.Int("hang", 0, "how many of the addresses, the last ones, read the request and never answer")
+	flag.Parse()
+	base, err := netip.ParseAddr(*first)
+	if err != nil || !base.Is4() || !base.IsLoopback() {
+		fatalf("-base %q: want an IPv4 loopback address", *first)
+	}
+	// A descriptor for each listener, and for the connections in flight.
+	if err := raiseFileLimit(uint64(*n) + 2048); err != nil {
+		fatalf("%v", err)
+	}
+
+	s := &server{base: ip4(base), counts: make([]atomic.Uint64, *n), hangFrom: *n - *hang}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          stdlog.New(io.Discard, "", 0),
+	}
+	for i := range *n {
+		addr := netip.AddrPortFrom(s.addr(i), uint16(*port))
+		ln, err := net.Listen("tcp", addr.String())
+		if err != nil {
+			fatalf("listen on %d addresses: %v", i, err)
+		}
+		*port = ln.Addr().(*net.TCPAddr).Port
+		go srv.Serve(ln)
+	}
+	fmt.Printf("ready %d\n", *port)
+
+	last := make([]uint64, *n)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() != "stats" {
+			continue
+		}
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		var total, fewest, most uint64
+		fewest = ^uint64(0)
+		for i := range s.counts {
+			c := s.counts[i].Load()
+			d := c - last[i]
+			last[i] = c
+			total += d
+			if i < s.hangFrom {
+				fewest, most = min(fewest, d), max(most, d)
+			}
+		}
+		if s.hangFrom == 0 {
+			fewest = 0
+		}
+		fmt.Printf("stats %d %d %d %d %d\n", ru.Utime.Nano(), ru.Stime.Nano(), total, fewest, most)
+	}
+}
+
+type server struct {
+	base     uint32
+	counts   []atomic.Uint64 // requests per address
+	hangFrom int             // addresses from this index on never answer
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	i := -1
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			i = int(ip4(ip.Unmap()) - s.base)
+		}
+	}
+	if i < 0 || i >= len(s.counts) {
+		http.Error(w, "unknown address", http.StatusInternalServerError)
+		return
+	}
+	s.counts[i].Add(1)
+	if i >= s.hangFrom {
+		<-r.Context().Done() // the prober hangs up at its timeout
+		return
+	}
+	w.Header().Set("Content-Length", "2")
+	io.WriteString(w, "ok")
+}
+
+func (s *server) addr(i int) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], s.base+uint32(i))
+	return netip.AddrFrom4(b)
+}
+
+func ip4(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+// raiseFileLimit makes sure the process may open want descriptors. Go raises
+// the soft limit to the hard one when it starts; past that it takes privilege.
+func raiseFileLimit(want uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= want {
+		return nil
+	}
+	lim.Cur = want
+	lim.Max = max(lim.Max, want)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("open files: need %d, and raising the limit failed: %v (try ulimit -n %d)", want, err, want)
+	}
+	return nil
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "server: "+format+"\n", args...)
+	os.Exit(1)
+}
