@@ -42,8 +42,9 @@ fuzz:
 	done
 
 # Go benchmarks of ServeDNS against loadbalance, then the end-to-end load test
-# of ./coredns with dnsperf, with and without failover. Needs a quiet machine.
-bench: bench-go bench-e2e
+# of ./coredns with dnsperf, with and without failover, and the probe engine
+# at 10,000 endpoints. Needs a quiet machine.
+bench: bench-go bench-e2e bench-scale
 
 bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./...

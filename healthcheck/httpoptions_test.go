@@ -166,3 +166,34 @@ func TestKeepAliveClosedOnStop(t *testing.T) {
 	}
 	g.Stop()
 }
+
+// TestEveryCheckMustPass probes one endpoint with a TCP and an HTTP check: it
+// passes only while both do.
+func TestEveryCheckMustPass(t *testing.T) {
+	const ip = "127.0.0.62"
+	var failing atomic.Bool
+	port := serve(t, ip, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	tcp, _ := ParseCheck(fmt.Sprintf("tcp://:%d", port))
+	web, _ := ParseCheck(fmt.Sprintf("http://:%d/", port))
+	closed, _ := ParseCheck(fmt.Sprintf("tcp://:%d", freePort(t, ip)))
+	probe := func(checks ...*Check) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return newProber(Settings{Checks: checks}, netip.MustParseAddr(ip))(ctx)
+	}
+	if err := probe(tcp, web); err != nil {
+		t.Errorf("both checks pass, probe failed: %v", err)
+	}
+	failing.Store(true)
+	if err := probe(tcp, web); err == nil || err.Error() != "status 503" {
+		t.Errorf("HTTP check fails, probe error %v", err)
+	}
+	failing.Store(false)
+	if err := probe(closed, web); err == nil || Reason(err) != "connection refused" {
+		t.Errorf("TCP check fails, probe error %v", err)
+	}
+}

@@ -38,7 +38,10 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 	// (http to https, say) and its request change.
 	ip, port, _ := net.SplitHostPort(target)
 	reqURL := c.Scheme + "://" + net.JoinHostPort(host, port) + c.Path
-	dialer := &net.Dialer{}
+	// No TCP keep-alive probes: a probe's connection lives for one exchange,
+	// or idles between probes with keepalive, and setting them up costs a
+	// system call per probe.
+	dialer := &net.Dialer{KeepAlive: -1}
 	transport := &http.Transport{
 		// A kept-alive connection can hide a listener that no longer accepts:
 		// unless asked, every probe opens a connection of its own, as Route 53
@@ -56,7 +59,7 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 			}
 			return conn, err
 		},
-		TLSClientConfig:        clientTLS(s.TLS, host),
+		TLSClientConfig:        tlsConfigFor(c.Scheme, s.TLS, host),
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: int64(maxHeaderBytes),
 	}
@@ -170,6 +173,15 @@ func (c *resetRecorder) Read(p []byte) (int, error) {
 		c.reset.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// tlsConfigFor returns the TLS configuration of an https check, and none for
+// http: at thousands of endpoints the copies would add up for nothing.
+func tlsConfigFor(scheme string, base *tls.Config, host string) *tls.Config {
+	if scheme != "https" {
+		return nil
+	}
+	return clientTLS(base, host)
 }
 
 // clientTLS returns a copy of base, or of the defaults when base is nil, that
