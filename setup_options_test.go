@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -176,5 +177,25 @@ func TestChooseWithMinHealthy(t *testing.T) {
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("down %v: answered %v, want %s", tc.down, got, tc.want)
 		}
+	}
+}
+
+// TestSetupHeaderFromEnvironment checks that a header value may come from the
+// environment: CoreDNS's Corefile parser replaces {$VAR} in every token.
+func TestSetupHeaderFromEnvironment(t *testing.T) {
+	t.Setenv("PROBE_TOKEN", "from-the-environment")
+	corefile := ". {\nfailover a.example.org {\nprimary 192.0.2.1\ncheck http://:80/\nheader Authorization \"Bearer {$PROBE_TOKEN}\"\n}\n}"
+	blocks, err := caddyfile.Parse("Corefile", strings.NewReader(corefile), []string{"failover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := caddy.NewTestController("dns", "")
+	c.Dispenser = caddyfile.NewDispenserTokens("Corefile", blocks[0].Tokens["failover"])
+	f, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.blocks[0].probe.HTTP.Header.Get("Authorization"); got != "Bearer from-the-environment" {
+		t.Errorf("Authorization %q", got)
 	}
 }
