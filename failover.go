@@ -23,6 +23,7 @@ type Failover struct {
 
 	state     atomic.Pointer[snapshot] // read by every query; replaced on each health change
 	publishMu sync.Mutex               // one rebuild at a time, so the last one published is the newest
+	judged    atomic.Bool              // every endpoint has had a verdict: see Ready
 }
 
 func newFailover() *Failover {
@@ -49,8 +50,14 @@ func (f *Failover) OnStartup() error {
 	}
 	f.engine.Start()
 	f.publish()
+	f.judged.Store(true)
 	return nil
 }
+
+// Ready implements the ready plugin's Readiness: ready once every endpoint has
+// a verdict, whatever the verdicts are. A failover to the secondary is the
+// plugin doing its work, not a reason to take the server out of service.
+func (f *Failover) Ready() bool { return f.judged.Load() }
 
 // OnShutdown stops probing and waits for every probe goroutine to end.
 func (f *Failover) OnShutdown() error {

@@ -2,6 +2,8 @@ package failover
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/ready"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	ot "github.com/opentracing/opentracing-go"
@@ -422,5 +425,29 @@ func TestTracedQueryGetsNextPluginSpan(t *testing.T) {
 	}
 	if spans := tracer.FinishedSpans(); len(spans) != 2 || spans[0].ParentID != root.(*mocktracer.MockSpan).SpanContext.SpanID {
 		t.Errorf("spans %v: want the next plugin's span under the query's", spans)
+	}
+}
+
+// TestReadyOnceJudged checks that failover is ready once every endpoint has a
+// verdict, even when every endpoint is down.
+func TestReadyOnceJudged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.61:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // refused: every probe fails
+	f, err := parse(caddy.NewTestController("dns", fmt.Sprintf("failover a.example.org {\nprimary 127.0.0.61\ncheck tcp://:%d\n}", port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ ready.Readiness = f
+	if f.Ready() {
+		t.Error("ready before any probe")
+	}
+	f.OnStartup()
+	defer f.OnShutdown()
+	if !f.Ready() || f.blocks[0].pools[0].members[0].endpoint.Healthy() {
+		t.Errorf("after startup: ready %t, healthy %t; want ready with the endpoint down", f.Ready(), f.blocks[0].pools[0].members[0].endpoint.Healthy())
 	}
 }
