@@ -52,6 +52,15 @@ const (
 	allDownNodata                        // NOERROR, no address records
 )
 
+func (p allDownPolicy) String() string {
+	for name, policy := range allDownPolicies {
+		if policy == p {
+			return name
+		}
+	}
+	return "unknown"
+}
+
 var allDownPolicies = map[string]allDownPolicy{
 	"primary":  allDownPrimary,
 	"all":      allDownAll,

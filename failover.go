@@ -75,6 +75,9 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	rw := newRewriter(w, r, f.state.Load())
 	rcode, err := f.serveNext(ctx, rw, r)
 	rcode, err = rw.finish(rcode, err)
+	if rw.applied != nil {
+		setMetadata(ctx, rw.owner, rw.applied)
+	}
 	// No defer: its record would deepen the stack of every query. A panic
 	// further down the chain only loses this rewriter to the garbage collector.
 	rw.release()

@@ -17,6 +17,10 @@ type rewriter struct {
 	snap    *snapshot
 	held    *dns.Msg // the response written by the chain, not yet sent
 	written bool
+
+	// What the last response sent was rewritten with, for metadata.
+	owner   string
+	applied *choice
 }
 
 // Every A and AAAA query needs a rewriter, governed or not: reusing them keeps
@@ -54,7 +58,9 @@ func (w *rewriter) flush() error {
 		return nil
 	}
 	w.held = nil
-	return w.ResponseWriter.WriteMsg(rewrite(w.req, res, w.snap))
+	var out *dns.Msg
+	out, w.owner, w.applied = rewrite(w.req, res, w.snap)
+	return w.ResponseWriter.WriteMsg(out)
 }
 
 // Write implements dns.ResponseWriter. A plugin that writes raw bytes must not

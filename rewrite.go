@@ -15,22 +15,24 @@ import (
 // As loadbalance and minimal do, rewrite changes the fields of res itself: the
 // message is the response of this query alone. The records and the section
 // slices it points to are never changed: a cache or a zone may share them.
-func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
+//
+// It also returns the governed name and the choice applied, if any.
+func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 	if res == nil || len(res.Question) == 0 || !isAddressQuery(req) {
-		return res
+		return res, "", nil
 	}
 	switch res.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeServerFailure, dns.RcodeRefused:
 	default:
-		return res // about the query itself (FORMERR, NOTIMP, ...), not about the name
+		return res, "", nil // about the query itself (FORMERR, NOTIMP, ...), not about the name
 	}
 	q := req.Question[0]
 	owner, c := governedOwner(res.Answer, q, snap)
 	if c == nil {
-		return res
+		return res, "", nil
 	}
 	if c.rcode != dns.RcodeSuccess {
-		return new(dns.Msg).SetRcode(req, c.rcode)
+		return new(dns.Msg).SetRcode(req, c.rcode), owner, c
 	}
 
 	// The names from the governed one to the end of its own CNAME chain: their
@@ -73,7 +75,7 @@ func rewrite(req, res *dns.Msg, snap *snapshot) *dns.Msg {
 		res.Authoritative = true
 		res.Ns = nil
 	}
-	return res
+	return res, owner, c
 }
 
 // governedOwner follows the CNAME chain in answer from the query name and returns

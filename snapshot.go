@@ -24,6 +24,7 @@ type choice struct {
 	rcode    int      // dns.RcodeSuccess, or dns.RcodeServerFailure under all_down servfail
 	ttl      uint32   // cap on the TTL of the answered records
 	pool     string   // the pool answered, "" when none
+	reason   string   // why: "healthy", "failover" (a later pool) or "all_down POLICY"
 }
 
 // lookup returns the choice for name and qtype (A or AAAA), or nil when failover
@@ -81,7 +82,7 @@ func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 // is up while at least its min_healthy members (of either family) are healthy.
 // A pool without addresses of the family is skipped.
 func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
-	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl}
+	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl, reason: "healthy"}
 	for _, p := range b.pools {
 		up := 0
 		for _, m := range p.members {
@@ -102,10 +103,14 @@ func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
 			c.pool = p.name
 			return c
 		}
+		if c.governed {
+			c.reason = "failover" // the pools after one that had addresses of the family
+		}
 	}
 	if !c.governed {
 		return c
 	}
+	c.reason = "all_down " + b.allDown.String()
 
 	switch b.allDown {
 	case allDownPrimary:
