@@ -21,7 +21,7 @@ type Settings struct {
 	Rise     int           // consecutive successes that mark a down endpoint up
 	HTTP     HTTPOptions   // for http and https checks
 
-	// TLS is the base configuration of https and grpc checks; nil: verify
+	// TLS is the base configuration of https and grpcs checks; nil: verify
 	// against the system roots. The probe uses a copy taken when the endpoint
 	// is created, with ServerName set to the check's host when empty and at
 	// least TLS 1.2. TLSIdentity names it for sharing: endpoints whose

@@ -11,16 +11,10 @@ import (
 // The context carries the probe's timeout.
 type prober func(ctx context.Context) error
 
-// newProber returns the prober of the endpoint at addr under s: every check of
-// s, in order, each of which must pass.
-func newProber(s Settings, addr netip.Addr) prober {
-	p, _ := newProberCloser(s, addr)
-	return p
-}
-
-// newProberCloser is newProber that also returns a function that closes the
-// connections kept alive between probes (keepalive), so that no goroutine of
-// theirs outlives the engine.
+// newProberCloser returns the prober of the endpoint at addr under s: every
+// check of s, in order, each of which must pass. It also returns a function
+// that closes the connections kept alive between probes (keepalive), so that
+// no goroutine of theirs outlives the engine.
 func newProberCloser(s Settings, addr netip.Addr) (prober, func()) {
 	probers := make([]prober, len(s.Checks))
 	var closers []func()

@@ -15,18 +15,14 @@ import (
 	"syscall"
 )
 
-// statusError is a probe failure on an HTTP status outside 200-399.
+// statusError is a probe failure on an HTTP status the check does not expect.
 type statusError int
 
 func (e statusError) Error() string { return "status " + strconv.Itoa(int(e)) }
 
-func newHTTPProber(c *Check, s Settings, addr netip.Addr, target string) prober {
-	p, _ := newHTTPProberCloser(c, s, addr, target)
-	return p
-}
-
-// newHTTPProberCloser is newHTTPProber that also returns a function closing
-// the connections kept alive between probes.
+// newHTTPProberCloser returns the prober of an http or https check for the
+// endpoint at addr, reached at target, and a function closing the connections
+// it keeps alive between probes.
 func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (prober, func()) {
 	opts := s.HTTP
 	host := c.Host

@@ -15,6 +15,13 @@ import (
 	"time"
 )
 
+// newProber returns the prober of the endpoint at addr under s, for tests
+// that never keep connections between probes.
+func newProber(s Settings, addr netip.Addr) prober {
+	p, _ := newProberCloser(s, addr)
+	return p
+}
+
 // serve starts handler on a fresh port of ip and returns that port.
 func serve(t *testing.T, ip string, handler http.Handler) (port int) {
 	t.Helper()
