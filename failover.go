@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
 	ot "github.com/opentracing/opentracing-go"
 
@@ -24,11 +25,16 @@ type Failover struct {
 	state     atomic.Pointer[snapshot] // read by every query; replaced on each health change
 	publishMu sync.Mutex               // one rebuild at a time, so the last one published is the newest
 	judged    atomic.Bool              // every endpoint has had a verdict: see Ready
+	series    []series                 // the metric series of this instance's names and endpoints
 }
 
 func newFailover() *Failover {
 	f := &Failover{}
-	f.engine = healthcheck.NewEngine(func(*healthcheck.Endpoint) { f.publish() })
+	f.engine = healthcheck.NewEngine(func(e *healthcheck.Endpoint) {
+		recordTransition(e)
+		f.publish()
+	})
+	f.engine.OnProbe = recordProbe
 	return f
 }
 
@@ -36,7 +42,14 @@ func newFailover() *Failover {
 func (f *Failover) publish() {
 	f.publishMu.Lock()
 	defer f.publishMu.Unlock()
-	f.state.Store(buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() }))
+	prev := f.state.Load()
+	next := buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() })
+	f.state.Store(next)
+	// Before startup the instance may never run (a reload that fails): it
+	// sets no metric.
+	if f.judged.Load() {
+		recordState(f.blocks, prev, next)
+	}
 }
 
 // OnStartup starts probing and publishes the first verdicts, before CoreDNS
@@ -48,10 +61,22 @@ func (f *Failover) OnStartup() error {
 				strings.Join(b.names, " "), b.line)
 		}
 	}
+	f.series = ownedSeries(f.blocks)
+	acquireSeries(f.series)
 	f.engine.Start()
-	f.publish()
-	f.judged.Store(true)
+	f.publishFirst()
 	return nil
+}
+
+// publishFirst publishes the first verdicts and marks the instance judged. The
+// first state is not a failover: it sets the gauges only.
+func (f *Failover) publishFirst() {
+	f.publishMu.Lock()
+	defer f.publishMu.Unlock()
+	next := buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() })
+	f.state.Store(next)
+	f.judged.Store(true)
+	recordState(f.blocks, nil, next)
 }
 
 // Ready implements the ready plugin's Readiness: ready once every endpoint has
@@ -62,6 +87,7 @@ func (f *Failover) Ready() bool { return f.judged.Load() }
 // OnShutdown stops probing and waits for every probe goroutine to end.
 func (f *Failover) OnShutdown() error {
 	f.engine.Stop()
+	releaseSeries(f.series)
 	return nil
 }
 
@@ -76,6 +102,7 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	rcode, err := f.serveNext(ctx, rw, r)
 	rcode, err = rw.finish(rcode, err)
 	if rw.applied != nil {
+		countAnswer(metrics.WithServer(ctx), rw.applied)
 		setMetadata(ctx, rw.owner, rw.applied)
 	}
 	// No defer: its record would deepen the stack of every query. A panic

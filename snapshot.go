@@ -2,6 +2,7 @@ package failover
 
 import (
 	"net"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -25,6 +26,11 @@ type choice struct {
 	ttl      uint32   // cap on the TTL of the answered records
 	pool     string   // the pool answered, "" when none
 	reason   string   // why: "healthy", "failover" (a later pool) or "all_down POLICY"
+	name     string   // the governed name, lower case: a metric label
+
+	// The answers counter of the last server that answered with this choice:
+	// looked up once, not on every query.
+	counter *atomic.Pointer[answerCounter]
 }
 
 // lookup returns the choice for name and qtype (A or AAAA), or nil when failover
@@ -69,8 +75,11 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 	s := &snapshot{names: map[string]*decision{}}
 	for _, b := range blocks {
-		d := &decision{a: b.choose(true, healthy), aaaa: b.choose(false, healthy)}
+		a, aaaa := b.choose(true, healthy), b.choose(false, healthy)
 		for _, name := range b.names {
+			d := &decision{a: a, aaaa: aaaa}
+			d.a.name, d.a.counter = name, new(atomic.Pointer[answerCounter])
+			d.aaaa.name, d.aaaa.counter = name, new(atomic.Pointer[answerCounter])
 			s.names[name] = d
 		}
 	}

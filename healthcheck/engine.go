@@ -22,6 +22,11 @@ type Engine struct {
 	// several server blocks, or the two of a reload, have a bound each.
 	MaxInFlight int
 
+	// OnProbe, when set, is called from a probe goroutine after every probe
+	// (but one cut short by Stop), with its error and duration. Set it before
+	// Start.
+	OnProbe func(e *Endpoint, err error, took time.Duration)
+
 	onChange func(*Endpoint)
 
 	endpoints map[key]*Endpoint
@@ -135,10 +140,15 @@ func (g *Engine) maxInFlight() int {
 // probeOnce probes e, its timeout starting now, and records the result.
 func (g *Engine) probeOnce(e *Endpoint) {
 	ctx, cancel := context.WithTimeout(g.ctx, e.Settings.Timeout)
+	start := time.Now()
 	err := e.probe(ctx)
+	took := time.Since(start)
 	cancel()
 	if g.ctx.Err() != nil {
 		return // stopping: a cancelled probe says nothing about the endpoint
+	}
+	if g.OnProbe != nil {
+		g.OnProbe(e, err, took)
 	}
 	g.probes.Add(1)
 	if err != nil {

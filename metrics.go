@@ -1,0 +1,210 @@
+package failover
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/failover-dns/failover/healthcheck"
+)
+
+const subsystem = "failover"
+
+var (
+	endpointHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "endpoint_healthy",
+		Help: "Whether an endpoint of a governed name's pool is healthy (1) or down (0).",
+	}, []string{"name", "pool", "address"})
+	activePool = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "active_pool",
+		Help: "1 for the pool a governed name answers from, per query type; 0 for its other pools.",
+	}, []string{"name", "type", "pool"})
+	failovers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "failovers_total",
+		Help: "Times a governed name moved to a later pool, per query type.",
+	}, []string{"name", "type"})
+	failbacks = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "failbacks_total",
+		Help: "Times a governed name moved back to an earlier pool, per query type.",
+	}, []string{"name", "type"})
+	probes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "probes_total",
+		Help: "Probes finished, by result (pass or fail) and the reason of a failure.",
+	}, []string{"result", "reason"})
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "probe_duration_seconds",
+		Help:    "How long probes took, by result.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms to 4 s
+	}, []string{"result"})
+	transitions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "endpoint_transitions_total",
+		Help: "Changes of an endpoint's verdict, by the new state (up or down).",
+	}, []string{"to"})
+	answers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "answers_total",
+		Help: "Answers failover decided, per server, governed name, pool and reason (healthy, failover, all_down POLICY).",
+	}, []string{"server", "name", "pool", "reason"})
+)
+
+// answerCounter is the answers counter of one server and choice.
+type answerCounter struct {
+	server  string
+	counter prometheus.Counter
+}
+
+// countAnswer counts an answer decided with c on server.
+func countAnswer(server string, c *choice) {
+	cached := c.counter.Load()
+	if cached == nil || cached.server != server {
+		cached = &answerCounter{server, answers.WithLabelValues(server, c.name, c.pool, c.reason)}
+		c.counter.Store(cached)
+	}
+	cached.counter.Inc()
+}
+
+// recordProbe counts one probe result.
+func recordProbe(_ *healthcheck.Endpoint, err error, took time.Duration) {
+	result, reason := "pass", ""
+	if err != nil {
+		result, reason = "fail", healthcheck.Reason(err)
+	}
+	probes.WithLabelValues(result, reason).Inc()
+	probeDuration.WithLabelValues(result).Observe(took.Seconds())
+}
+
+// recordTransition counts a change of an endpoint's verdict.
+func recordTransition(e *healthcheck.Endpoint) {
+	to := "down"
+	if e.Healthy() {
+		to = "up"
+	}
+	transitions.WithLabelValues(to).Inc()
+}
+
+// recordState sets the gauges of every block under snapshot next, and counts
+// the moves between pools since prev (nil at startup).
+func recordState(blocks []*block, prev, next *snapshot) {
+	for _, b := range blocks {
+		for _, p := range b.pools {
+			for _, m := range p.members {
+				v := 0.0
+				if m.endpoint.Healthy() {
+					v = 1
+				}
+				for _, name := range b.names {
+					endpointHealthy.WithLabelValues(name, p.name, m.addr.String()).Set(v)
+				}
+			}
+		}
+		for _, name := range b.names {
+			d := next.names[name]
+			recordPool(b, name, "A", prevChoice(prev, name, true), &d.a)
+			recordPool(b, name, "AAAA", prevChoice(prev, name, false), &d.aaaa)
+		}
+	}
+}
+
+func prevChoice(prev *snapshot, name string, ipv4 bool) *choice {
+	if prev == nil || prev.names[name] == nil {
+		return nil
+	}
+	if ipv4 {
+		return &prev.names[name].a
+	}
+	return &prev.names[name].aaaa
+}
+
+// recordPool sets the active pool of name for one query type, and counts a
+// failover or failback from prev.
+func recordPool(b *block, name, qtype string, prev, next *choice) {
+	if !next.governed {
+		return
+	}
+	for _, p := range b.pools {
+		v := 0.0
+		if p.name == next.pool {
+			v = 1
+		}
+		activePool.WithLabelValues(name, qtype, p.name).Set(v)
+	}
+	if prev == nil || prev.pool == next.pool {
+		return
+	}
+	switch from, to := b.poolIndex(prev.pool), b.poolIndex(next.pool); {
+	case from >= 0 && (to > from || to < 0):
+		failovers.WithLabelValues(name, qtype).Inc()
+	case to >= 0 && (to < from || from < 0):
+		failbacks.WithLabelValues(name, qtype).Inc()
+	}
+}
+
+// A reload starts the new instance before it stops the old one, and both set
+// the series of the names and endpoints they share. Each series counts the
+// running instances that own it; the last one to stop deletes it, so the
+// series of endpoints and names that left the configuration go away.
+var owned = struct {
+	sync.Mutex
+	refs map[string]int // metric name and label values, joined by NUL
+}{refs: map[string]int{}}
+
+// series is one labelled series an instance owns.
+type series struct {
+	vec    *prometheus.MetricVec
+	metric string
+	labels []string
+}
+
+func (s series) key() string { return s.metric + "\x00" + strings.Join(s.labels, "\x00") }
+
+// ownedSeries lists the series of blocks: the gauges of each endpoint and
+// name, and the counters of each name.
+func ownedSeries(blocks []*block) []series {
+	var all []series
+	for _, b := range blocks {
+		for _, name := range b.names {
+			for _, p := range b.pools {
+				for _, m := range p.members {
+					all = append(all, series{endpointHealthy.MetricVec, "endpoint_healthy", []string{name, p.name, m.addr.String()}})
+				}
+				for _, qtype := range []string{"A", "AAAA"} {
+					all = append(all, series{activePool.MetricVec, "active_pool", []string{name, qtype, p.name}})
+				}
+			}
+			for _, qtype := range []string{"A", "AAAA"} {
+				all = append(all, series{failovers.MetricVec, "failovers_total", []string{name, qtype}},
+					series{failbacks.MetricVec, "failbacks_total", []string{name, qtype}})
+			}
+		}
+	}
+	return all
+}
+
+func acquireSeries(all []series) {
+	owned.Lock()
+	defer owned.Unlock()
+	for _, s := range all {
+		owned.refs[s.key()]++
+	}
+}
+
+// releaseSeries drops the series no running instance owns any more. The
+// answers of a name that left go too.
+func releaseSeries(all []series) {
+	owned.Lock()
+	defer owned.Unlock()
+	for _, s := range all {
+		k := s.key()
+		if owned.refs[k]--; owned.refs[k] > 0 {
+			continue
+		}
+		delete(owned.refs, k)
+		s.vec.DeleteLabelValues(s.labels...)
+		if s.metric == "failovers_total" {
+			answers.DeletePartialMatch(prometheus.Labels{"name": s.labels[0]})
+		}
+	}
+}
