@@ -166,7 +166,8 @@ func TestCheckAtAnotherAddress(t *testing.T) {
 	defer srv.Close()
 
 	corefile := func(override string) string {
-		return fmt.Sprintf("failover a.example.org {\nprimary 192.0.2.10@%s\nsecondary 192.0.2.20\ncheck http://:1/\ninterval 1s\ntimeout 500ms\n}", override)
+		// The secondary is checked on loopback too, where port 1 refuses at once.
+		return fmt.Sprintf("failover a.example.org {\nprimary 192.0.2.10@%s\nsecondary 192.0.2.20@127.0.0.65\ncheck http://:1/\ninterval 1s\ntimeout 500ms\n}", override)
 	}
 	// The check URL names port 1, where nothing listens: only the override's port reaches the backend.
 	if !verdictOf(t, corefile(fmt.Sprintf("127.0.0.66:%d", port))) {

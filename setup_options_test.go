@@ -94,9 +94,7 @@ func TestSetupSharesIdenticalProbes(t *testing.T) {
 
 func TestSetupProbeOptionErrors(t *testing.T) {
 	const head = "failover a.example.org {\nprimary 192.0.2.1\ncheck https://:443/\n"
-	tests := []struct {
-		name, input, want string
-	}{
+	tests := []setupError{
 		{"status empty", head + "expect_status\n}", "Testfile:4 - Error during parsing: 'expect_status' needs at least one status"},
 		{"status bad", head + "expect_status 200 20x\n}", "Testfile:4 - Error during parsing: '20x' is not a status code (200), range (200-299) or class (2xx)"},
 		{"status range reversed", head + "expect_status 299-200\n}", "'299-200' is not a status code"},
@@ -127,17 +125,7 @@ func TestSetupProbeOptionErrors(t *testing.T) {
 		{"bad check address", "failover a.example.org {\nprimary 192.0.2.1@web\ncheck tcp://:80\n}", "'192.0.2.1@web': the address to check after '@' must be an IP address"},
 		{"check port zero", "failover a.example.org {\nprimary 192.0.2.1@10.0.0.1:0\ncheck tcp://:80\n}", "the address to check after '@'"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := parse(caddy.NewTestController("dns", tc.input))
-			if err == nil {
-				t.Fatalf("expected an error for:\n%s", tc.input)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %q, want it to contain %q", err, tc.want)
-			}
-		})
-	}
+	expectSetupErrors(t, tests)
 }
 
 // TestChooseWithMinHealthy checks pool thresholds and further pools: a pool

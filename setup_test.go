@@ -96,9 +96,7 @@ func TestSetupOptions(t *testing.T) {
 
 func TestSetupErrors(t *testing.T) {
 	const ok = "primary 192.0.2.1\ncheck tcp://:80\n"
-	tests := []struct {
-		name, input, want string
-	}{
+	tests := []setupError{
 		{"no name", "failover {\n" + ok + "}", "Testfile:1 - Error during parsing: failover needs at least one NAME"},
 		{"bad name", "failover exa..mple.org {\n" + ok + "}", "'exa..mple.org' is not a domain name"},
 		{"wildcard", "failover *.example.org {\n" + ok + "}", "without wildcards"},
@@ -135,6 +133,15 @@ func TestSetupErrors(t *testing.T) {
 		{"bad all_down", "failover a.example.org {\n" + ok + "all_down random\n}", "Testfile:4 - Error during parsing: 'all_down' must be primary, all, servfail or nodata, not 'random'"},
 		{"all_down without value", "failover a.example.org {\n" + ok + "all_down\n}", "'all_down' takes exactly one argument"},
 	}
+	expectSetupErrors(t, tests)
+}
+
+// setupError is a Corefile that must be refused, with what the error says.
+type setupError struct{ name, input, want string }
+
+// expectSetupErrors checks that each Corefile is refused with its error.
+func expectSetupErrors(t *testing.T, tests []setupError) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(caddy.NewTestController("dns", tc.input))

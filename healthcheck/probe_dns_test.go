@@ -245,15 +245,7 @@ func TestProbeDNSStops(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no query reached the server")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != context.Canceled {
-			t.Errorf("cancelled probe returned %v, want %v", err, context.Canceled)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelled probe did not return")
-	}
+	expectCancelled(t, cancel, done)
 }
 
 func TestParseCheckDNS(t *testing.T) {

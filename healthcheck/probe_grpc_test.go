@@ -224,15 +224,7 @@ func TestProbeGRPCStops(t *testing.T) {
 		t.Fatalf("probe did not connect: %v", err)
 	}
 	defer conn.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != context.Canceled {
-			t.Errorf("cancelled probe returned %v, want %v", err, context.Canceled)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("cancelled probe did not return")
-	}
+	expectCancelled(t, cancel, done)
 }
 
 func TestParseCheckGRPC(t *testing.T) {

@@ -22,6 +22,21 @@ func newProber(s Settings, addr netip.Addr) prober {
 	return p
 }
 
+// expectCancelled cancels a running probe, whose result done delivers, and
+// checks that it returns context.Canceled promptly.
+func expectCancelled(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != context.Canceled {
+			t.Errorf("cancelled probe returned %v, want %v", err, context.Canceled)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled probe did not return")
+	}
+}
+
 // serve starts handler on a fresh port of ip and returns that port.
 func serve(t *testing.T, ip string, handler http.Handler) (port int) {
 	t.Helper()
