@@ -3,6 +3,7 @@ package failover
 import (
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -17,7 +18,9 @@ type block struct {
 	allDown allDownPolicy
 	probe   healthcheck.Settings
 
-	insecureTLS bool // tls_insecure_skip_verify: warned about at startup
+	insecureTLS bool            // tls_insecure_skip_verify: warned about at startup
+	overrides   *overrideSource // the override file it reads; nil for none
+	status      string          // the address of its status endpoint; "" for none
 }
 
 // pool is an ordered set of endpoints.
@@ -35,6 +38,19 @@ type member struct {
 	checkPort uint16     // when not 0, the port its probes go to, whatever the check URLs say
 	endpoint  *healthcheck.Endpoint
 }
+
+// has reports whether addr is a member of p.
+func (p pool) has(addr netip.Addr) bool {
+	for _, m := range p.members {
+		if m.addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// governs reports whether name (lower case, fully qualified) is one of b's.
+func (b *block) governs(name string) bool { return slices.Contains(b.names, name) }
 
 func newMember(addr netip.Addr) member {
 	return member{addr: addr, ip: net.IP(addr.AsSlice()), checkAddr: addr}

@@ -21,15 +21,22 @@ type Failover struct {
 
 	blocks []*block
 	engine *healthcheck.Engine
+	server string // the keys of its server block, as written: names it in the status
 
 	state     atomic.Pointer[snapshot] // read by every query; replaced on each health change
 	publishMu sync.Mutex               // one rebuild at a time, so the last one published is the newest
 	judged    atomic.Bool              // every endpoint has had a verdict: see Ready
 	series    []series                 // the metric series of this instance's names and endpoints
+
+	overrides      []*overrideSource // the override files of its blocks, each once
+	overrideSeries []series          // the series of the overrides in force; guarded by publishMu
+	stopWatching   chan struct{}     // closed by OnShutdown: the override files' polling ends
+	watching       sync.WaitGroup
+	stopOnce       sync.Once
 }
 
 func newFailover() *Failover {
-	f := &Failover{}
+	f := &Failover{stopWatching: make(chan struct{})}
 	f.engine = healthcheck.NewEngine(func(e *healthcheck.Endpoint) {
 		recordTransition(e)
 		f.publish()
@@ -52,6 +59,18 @@ func (f *Failover) publish() {
 	}
 }
 
+// overridesChanged publishes the answers under the overrides now in force.
+func (f *Failover) overridesChanged() {
+	f.publish()
+	f.publishMu.Lock()
+	defer f.publishMu.Unlock()
+	if f.judged.Load() {
+		next := overrideSeries(f.blocks)
+		setOverrideSeries(f.overrideSeries, next)
+		f.overrideSeries = next
+	}
+}
+
 // OnStartup starts probing and publishes the first verdicts, before CoreDNS
 // serves with this instance.
 func (f *Failover) OnStartup() error {
@@ -61,10 +80,27 @@ func (f *Failover) OnStartup() error {
 				strings.Join(b.names, " "), b.line)
 		}
 	}
+	// First what can fail: a status address taken by another program refuses
+	// the configuration before anything else starts.
+	if err := f.startStatus(); err != nil {
+		return err
+	}
 	f.series = ownedSeries(f.blocks)
 	acquireSeries(f.series)
+	// The overrides in force before the first answer: a restart in the
+	// middle of a drill keeps it going.
+	for _, s := range f.overrides {
+		s.reload()
+	}
 	f.engine.Start()
 	f.publishFirst()
+	for _, s := range f.overrides {
+		f.watching.Add(1)
+		go func() {
+			defer f.watching.Done()
+			s.watch(f.stopWatching, f.overridesChanged)
+		}()
+	}
 	return nil
 }
 
@@ -77,6 +113,8 @@ func (f *Failover) publishFirst() {
 	f.state.Store(next)
 	f.judged.Store(true)
 	recordState(f.blocks, nil, next)
+	f.overrideSeries = overrideSeries(f.blocks)
+	setOverrideSeries(nil, f.overrideSeries)
 }
 
 // Ready implements the ready plugin's Readiness: ready once every endpoint has
@@ -84,10 +122,18 @@ func (f *Failover) publishFirst() {
 // plugin doing its work, not a reason to take the server out of service.
 func (f *Failover) Ready() bool { return f.judged.Load() }
 
-// OnShutdown stops probing and waits for every probe goroutine to end.
+// OnShutdown stops probing and the override files' polling, and waits for
+// every goroutine of the instance to end.
 func (f *Failover) OnShutdown() error {
+	f.stopStatus()
+	f.stopOnce.Do(func() { close(f.stopWatching) })
+	f.watching.Wait()
 	f.engine.Stop()
+	f.publishMu.Lock()
 	releaseSeries(f.series)
+	releaseSeries(f.overrideSeries)
+	f.overrideSeries = nil
+	f.publishMu.Unlock()
 	return nil
 }
 

@@ -19,6 +19,18 @@ var (
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "endpoint_healthy",
 		Help: "Whether an endpoint of a governed name's pool is healthy (1) or down (0).",
 	}, []string{"name", "pool", "address"})
+	poolUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "pool_up",
+		Help: "Whether a pool of a governed name is up (1): at least min_healthy of its endpoints healthy, overrides applied.",
+	}, []string{"name", "pool"})
+	overrideActive = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "override",
+		Help: "1 for each override in force, by governed name, pool, address (empty for a whole pool) and state.",
+	}, []string{"name", "pool", "address", "state"})
+	overrideBadLines = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "override_bad_lines",
+		Help: "Lines of an override file ignored at its last reading.",
+	}, []string{"file"})
 	activePool = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "active_pool",
 		Help: "1 for the pool a governed name answers from, per query type; 0 for its other pools.",
@@ -102,6 +114,13 @@ func recordState(blocks []*block, prev, next *snapshot) {
 		}
 		for _, name := range b.names {
 			d := next.names[name]
+			for i, p := range b.pools {
+				v := 0.0
+				if d.pools[i].up {
+					v = 1
+				}
+				poolUp.WithLabelValues(name, p.name).Set(v)
+			}
 			recordPool(b, name, "A", prevChoice(prev, name, true), &d.a)
 			recordPool(b, name, "AAAA", prevChoice(prev, name, false), &d.aaaa)
 		}
@@ -170,6 +189,7 @@ func ownedSeries(blocks []*block) []series {
 				for _, m := range p.members {
 					all = append(all, series{endpointHealthy.MetricVec, "endpoint_healthy", []string{name, p.name, m.addr.String()}})
 				}
+				all = append(all, series{poolUp.MetricVec, "pool_up", []string{name, p.name}})
 				for _, qtype := range []string{"A", "AAAA"} {
 					all = append(all, series{activePool.MetricVec, "active_pool", []string{name, qtype, p.name}})
 				}
@@ -179,8 +199,48 @@ func ownedSeries(blocks []*block) []series {
 					series{failbacks.MetricVec, "failbacks_total", []string{name, qtype}})
 			}
 		}
+		if b.overrides != nil {
+			all = append(all, series{overrideBadLines.MetricVec, "override_bad_lines", []string{b.overrides.path}})
+		}
 	}
 	return all
+}
+
+// overrideSeries lists the series of the overrides in force in blocks: one
+// per overridden pool of a name, and one per name and pool an overridden
+// address is a member of.
+func overrideSeries(blocks []*block) []series {
+	var all []series
+	for _, b := range blocks {
+		ov := b.overrides.current()
+		if ov == nil {
+			continue
+		}
+		for _, name := range b.names {
+			for _, p := range b.pools {
+				if o := ov.poolOverride(name, p.name); o != nil {
+					all = append(all, series{overrideActive.MetricVec, "override", []string{name, p.name, "", o.state.String()}})
+				}
+				for _, m := range p.members {
+					if o := ov.addrs[m.addr]; o != nil {
+						all = append(all, series{overrideActive.MetricVec, "override", []string{name, p.name, m.addr.String(), o.state.String()}})
+					}
+				}
+			}
+		}
+	}
+	return all
+}
+
+// setOverrideSeries makes the override series of this instance next, in
+// place of prev: each is set to 1, and those no running instance has any
+// more are deleted.
+func setOverrideSeries(prev, next []series) {
+	acquireSeries(next)
+	for _, s := range next {
+		overrideActive.WithLabelValues(s.labels...).Set(1)
+	}
+	releaseSeries(prev)
 }
 
 func acquireSeries(all []series) {

@@ -6,7 +6,9 @@ package failover
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,7 @@ func setup(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*Failover, error) {
 	zones := plugin.Zones(plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys))
 	f := newFailover()
+	f.server = strings.Join(c.ServerBlockKeys, " ")
 	governedAt := map[string]int{} // name -> line of the block that governs it
 	for c.Next() {
 		b, err := parseBlock(c, f.engine)
@@ -68,10 +71,28 @@ func parse(c *caddy.Controller) (*Failover, error) {
 				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover", name, strings.Join(zones, " "))
 			}
 		}
+		f.shareOverrides(b)
 		f.blocks = append(f.blocks, b)
 	}
 	f.publish()
 	return f, nil
+}
+
+// shareOverrides makes the blocks that name the same override file read it once.
+func (f *Failover) shareOverrides(b *block) {
+	if b.overrides == nil {
+		return
+	}
+	for _, s := range f.overrides {
+		if s.path == b.overrides.path {
+			b.overrides = s
+			break
+		}
+	}
+	if len(b.overrides.blocks) == 0 {
+		f.overrides = append(f.overrides, b.overrides)
+	}
+	b.overrides.blocks = append(b.overrides.blocks, b)
 }
 
 // blockParser holds what one failover block has said so far.
@@ -131,6 +152,10 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			b.ttl, err = p.ttl()
 		case "all_down":
 			b.allDown, err = p.allDown()
+		case "override":
+			b.overrides, err = p.overrideFile()
+		case "status":
+			b.status, err = p.statusAddress()
 		default:
 			var known bool
 			known, err = p.probeOption(&b.probe)
@@ -263,6 +288,42 @@ func (p *blockParser) allDown() (allDownPolicy, error) {
 		return 0, p.c.Errf("'all_down' must be primary, all, servfail or nodata, not '%s'", arg)
 	}
 	return policy, nil
+}
+
+// overrideFile reads `override FILE`. A relative FILE is under the server's
+// root, as for hosts and file. The file need not exist yet.
+func (p *blockParser) overrideFile() (*overrideSource, error) {
+	path, err := p.oneArg()
+	if err != nil {
+		return nil, err
+	}
+	if root := dnsserver.GetConfig(p.c).Root; !filepath.IsAbs(path) && root != "" {
+		path = filepath.Join(root, path)
+	}
+	return &overrideSource{path: filepath.Clean(path)}, nil
+}
+
+// statusAddress reads `status ADDRESS`: HOST:PORT, where an empty HOST means
+// the loopback address, so that only this machine sees the status unless the
+// Corefile says otherwise.
+func (p *blockParser) statusAddress() (string, error) {
+	arg, err := p.oneArg()
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(arg)
+	if n, convErr := strconv.Atoi(port); err != nil || convErr != nil || n < 1 || n > 65535 {
+		return "", p.c.Errf("'status' needs HOST:PORT or :PORT, such as 127.0.0.1:8054 or :8054, not '%s'", arg)
+	}
+	switch host {
+	case "", "localhost":
+		host = "127.0.0.1"
+	default:
+		if addr, err := netip.ParseAddr(host); err != nil || addr.Zone() != "" {
+			return "", p.c.Errf("'status' needs an IP address as HOST, not '%s'", host)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // timeout settles the probe timeout once the interval is known.

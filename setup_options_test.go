@@ -157,7 +157,8 @@ func TestChooseWithMinHealthy(t *testing.T) {
 		for _, d := range tc.down {
 			down[netip.MustParseAddr(d)] = true
 		}
-		c := f.blocks[0].choose(true, func(m member) bool { return !down[m.addr] })
+		b := f.blocks[0]
+		c := b.decide(judgeName(b.names[0], nil, func(m member) bool { return !down[m.addr] })).a
 		var got []string
 		for _, ip := range c.ips {
 			got = append(got, ip.String())

@@ -13,9 +13,11 @@ type snapshot struct {
 	names map[string]*decision // by lower-case fully qualified name
 }
 
-// decision is what a governed name answers, per address family.
+// decision is what a governed name answers, per address family, and how its
+// pools stood when it was made.
 type decision struct {
 	a, aaaa choice
+	pools   []poolVerdict // by the block's pool index
 }
 
 // choice is the answer for one name and family.
@@ -71,40 +73,55 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 	return buf, changed
 }
 
-// buildSnapshot decides every name of blocks under the health that healthy reports.
+// buildSnapshot decides every name of blocks under the health that healthy
+// reports and the overrides each block reads at this moment.
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 	s := &snapshot{names: map[string]*decision{}}
 	for _, b := range blocks {
-		a, aaaa := b.choose(true, healthy), b.choose(false, healthy)
+		ov := b.overrides.current()
+		var shared *decision // of the names that no pool override sets apart
 		for _, name := range b.names {
-			d := &decision{a: a, aaaa: aaaa}
+			var d decision
+			switch {
+			case ov.hasPoolOverride(name):
+				d = b.decide(judgeName(name, ov, healthy))
+			case shared == nil:
+				d = b.decide(judgeName(name, ov, healthy))
+				shared = &d
+			default:
+				d = *shared
+			}
 			d.a.name, d.a.counter = name, new(atomic.Pointer[answerCounter])
 			d.aaaa.name, d.aaaa.counter = name, new(atomic.Pointer[answerCounter])
-			s.names[name] = d
+			s.names[name] = &d
 		}
 	}
 	return s
 }
 
+// decide makes the decision of a name that judge judges.
+func (b *block) decide(judge judge) decision {
+	d := decision{pools: make([]poolVerdict, len(b.pools))}
+	for i := range b.pools {
+		d.pools[i] = b.pools[i].verdict(judge)
+	}
+	d.a, d.aaaa = b.choose(true, judge, d.pools), b.choose(false, judge, d.pools)
+	return d
+}
+
 // choose picks the addresses of one family: the healthy ones of the first pool
 // that is up and has any, else what the block's all_down policy says. A pool
-// is up while at least its min_healthy members (of either family) are healthy.
-// A pool without addresses of the family is skipped.
-func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
+// without addresses of the family is skipped; so is a drained member, always.
+func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict) choice {
 	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl, reason: "healthy"}
-	for _, p := range b.pools {
-		up := 0
-		for _, m := range p.members {
-			if healthy(m) {
-				up++
-			}
-		}
+	for i := range b.pools {
+		p := &b.pools[i]
 		for _, m := range p.members {
 			if m.is4() != ipv4 {
 				continue
 			}
 			c.governed = true
-			if healthy(m) && up >= max(p.minHealthy, 1) {
+			if verdicts[i].up && judge(p, m).healthy {
 				c.ips = append(c.ips, m.ip)
 			}
 		}
@@ -124,16 +141,16 @@ func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
 	switch b.allDown {
 	case allDownPrimary:
 		// The first pool that has addresses of this family stands in for the primary.
-		for _, p := range b.pools {
-			c.ips = p.ips(ipv4)
+		for i := range b.pools {
+			c.ips = b.pools[i].answerable(ipv4, judge)
 			if len(c.ips) > 0 {
-				c.pool = p.name
+				c.pool = b.pools[i].name
 				break
 			}
 		}
 	case allDownAll:
-		for _, p := range b.pools {
-			c.ips = append(c.ips, p.ips(ipv4)...)
+		for i := range b.pools {
+			c.ips = append(c.ips, b.pools[i].answerable(ipv4, judge)...)
 		}
 		c.pool = "all"
 	case allDownServfail:
@@ -143,11 +160,12 @@ func (b *block) choose(ipv4 bool, healthy func(member) bool) choice {
 	return c
 }
 
-// ips returns the pool's addresses of one family, healthy or not.
-func (p pool) ips(ipv4 bool) []net.IP {
+// answerable returns the pool's addresses of one family that are not drained,
+// healthy or not.
+func (p *pool) answerable(ipv4 bool, judge judge) []net.IP {
 	var ips []net.IP
 	for _, m := range p.members {
-		if m.is4() == ipv4 {
+		if m.is4() == ipv4 && !judge(p, m).drained {
 			ips = append(ips, m.ip)
 		}
 	}

@@ -72,6 +72,7 @@ type Endpoint struct {
 	healthy   atomic.Bool
 	probed    atomic.Bool  // the first probe has finished
 	since     atomic.Int64 // when the verdict last changed, in Unix nanoseconds; 0 before any change
+	last      atomic.Pointer[ProbeResult]
 
 	// Owned by the probe goroutine.
 	passes, fails int
@@ -95,6 +96,18 @@ func (e *Endpoint) Since() time.Time {
 	}
 	return time.Time{}
 }
+
+// ProbeResult is what one finished probe found.
+type ProbeResult struct {
+	At     time.Time     // when it started
+	Took   time.Duration // how long it ran
+	Passed bool
+	Reason string // why it failed, as Reason says; "" when it passed
+}
+
+// LastProbe returns the result of the endpoint's last finished probe, or nil
+// before the first. An inherited verdict brings no result with it.
+func (e *Endpoint) LastProbe() *ProbeResult { return e.last.Load() }
 
 // Probed reports whether the endpoint's first probe has finished.
 func (e *Endpoint) Probed() bool { return e.probed.Load() }

@@ -147,6 +147,7 @@ func (g *Engine) probeOnce(e *Endpoint) {
 	if g.ctx.Err() != nil {
 		return // stopping: a cancelled probe says nothing about the endpoint
 	}
+	e.last.Store(&ProbeResult{At: start, Took: took, Passed: err == nil, Reason: Reason(err)})
 	if g.OnProbe != nil {
 		g.OnProbe(e, err, took)
 	}
