@@ -10,7 +10,7 @@ FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzProbeHTTP:./healthcheck
 BENCHCOUNT ?= 6
 BENCH ?= .
 
-.PHONY: coredns example example-primary test fuzz bench bench-go bench-e2e bench-scale clean
+.PHONY: coredns example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale clean
 
 # CoreDNS with every standard plugin and failover. go build's cache makes the
 # unconditional rebuild cheap.
@@ -30,7 +30,13 @@ test:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory monitoring
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+# The Prometheus alerting rules (promtool check and unit tests) and the Grafana
+# dashboard's queries of monitoring/. Needs promtool, Debian package prometheus.
+monitoring:
+	GO='$(GO)' ./monitoring/check.sh
 
 # Coverage-guided fuzzing of each target in turn. A failing input is written to
 # the package's testdata/fuzz, where go test replays it from then on.

@@ -150,15 +150,30 @@ func recordPool(b *block, name, qtype string, prev, next *choice) {
 		}
 		activePool.WithLabelValues(name, qtype, p.name).Set(v)
 	}
-	if prev == nil || prev.pool == next.pool {
+	if prev == nil {
+		// From 0, so that increase() sees the first failover after a start.
+		failovers.WithLabelValues(name, qtype)
+		failbacks.WithLabelValues(name, qtype)
+		return
+	}
+	if prev.pool == next.pool {
 		return
 	}
 	switch from, to := b.poolIndex(prev.pool), b.poolIndex(next.pool); {
 	case from >= 0 && (to > from || to < 0):
 		failovers.WithLabelValues(name, qtype).Inc()
+		log.Warningf("%s %s fails over from pool %s to %s (%s)", name, qtype, prev.pool, poolOrNone(next.pool), next.reason)
 	case to >= 0 && (to < from || from < 0):
 		failbacks.WithLabelValues(name, qtype).Inc()
+		log.Infof("%s %s fails back from pool %s to %s (%s)", name, qtype, poolOrNone(prev.pool), next.pool, next.reason)
 	}
+}
+
+func poolOrNone(pool string) string {
+	if pool == "" {
+		return "none"
+	}
+	return pool
 }
 
 // A reload starts the new instance before it stops the old one, and both set
