@@ -165,3 +165,29 @@ func TestOverrideAnswers(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseOverrides feeds the override file parser arbitrary content: every
+// line that says something is an override or a bad line, never both, never
+// lost, and no panic.
+func FuzzParseOverrides(f *testing.F) {
+	f.Add("192.0.2.10 down maintenance # until noon\napp.example.org/primary drain\n")
+	f.Add("2001:db8::1 UP\n\n# comment\nbad line here\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		set := parseOverrides([]byte(content))
+		said := 0
+		for _, line := range strings.Split(content, "\n") {
+			text, _, _ := strings.Cut(line, "#")
+			if strings.TrimSpace(text) != "" {
+				said++
+			}
+		}
+		if got := len(set.all) + len(set.bad); got != said && len(content) < maxOverrideFile {
+			t.Errorf("%d lines say something, %d overrides and %d bad lines", said, len(set.all), len(set.bad))
+		}
+		for _, o := range set.all {
+			if o.state < overrideUp || o.state > overrideDrain || o.addr.IsValid() == (o.pool != poolTarget{}) {
+				t.Errorf("invalid override %+v", *o)
+			}
+		}
+	})
+}
