@@ -32,7 +32,7 @@ type Failover struct {
 	overrideSeries []series          // the series of the overrides in force; guarded by publishMu
 	stopWatching   chan struct{}     // closed by OnShutdown: the override files' polling ends
 	watching       sync.WaitGroup
-	stopOnce       sync.Once
+	stopOnce       sync.Once // OnShutdown's
 }
 
 func newFailover() *Failover {
@@ -80,6 +80,7 @@ func (f *Failover) OnStartup() error {
 				strings.Join(b.names, " "), b.line)
 		}
 	}
+	startPending(f)
 	// First what can fail: a status address taken by another program refuses
 	// the configuration before anything else starts.
 	if err := f.startStatus(); err != nil {
@@ -125,15 +126,19 @@ func (f *Failover) Ready() bool { return f.judged.Load() }
 // OnShutdown stops probing and the override files' polling, and waits for
 // every goroutine of the instance to end.
 func (f *Failover) OnShutdown() error {
-	f.stopStatus()
-	f.stopOnce.Do(func() { close(f.stopWatching) })
-	f.watching.Wait()
-	f.engine.Stop()
-	f.publishMu.Lock()
-	releaseSeries(f.series)
-	releaseSeries(f.overrideSeries)
-	f.overrideSeries = nil
-	f.publishMu.Unlock()
+	// Once: a failed reload may have shut the instance down already, and
+	// the series must be released once.
+	f.stopOnce.Do(func() {
+		f.stopStatus()
+		close(f.stopWatching)
+		f.watching.Wait()
+		f.engine.Stop()
+		f.publishMu.Lock()
+		releaseSeries(f.series)
+		releaseSeries(f.overrideSeries)
+		f.overrideSeries = nil
+		f.publishMu.Unlock()
+	})
 	return nil
 }
 

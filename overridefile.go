@@ -20,6 +20,7 @@ type overrideSource struct {
 	path   string
 	blocks []*block // the blocks that read it: a target none of them has is reported
 	set    atomic.Pointer[overrideSet]
+	issue  atomic.Pointer[string] // what is wrong with the file at the last reading; nil when nothing
 
 	// Owned by whoever reads the file: OnStartup, then the polling goroutine.
 	content []byte
@@ -45,6 +46,7 @@ func (s *overrideSource) reload() bool {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.failed = ""
+		s.issue.Store(&fileMissing)
 		if s.missing {
 			return false
 		}
@@ -54,12 +56,14 @@ func (s *overrideSource) reload() bool {
 		return s.replace(nil)
 	case err != nil:
 		if msg := err.Error(); msg != s.failed {
+			s.issue.Store(&msg)
 			s.failed = msg
 			log.Errorf("override file %s: %s; the overrides read before stay in force", s.path, msg)
 		}
 		return false
 	}
 	s.missing, s.failed = false, ""
+	s.issue.Store(nil)
 	if s.read && bytes.Equal(content, s.content) {
 		return false
 	}
@@ -93,6 +97,16 @@ func (s *overrideSource) replace(set *overrideSet) bool {
 	}
 	s.set.Store(set)
 	return len(before) != len(after) || fmt.Sprint(before) != fmt.Sprint(after)
+}
+
+var fileMissing = "the file does not exist: no overrides"
+
+// problem says what was wrong with the file at its last reading: "" when nothing.
+func (s *overrideSource) problem() string {
+	if p := s.issue.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // describe returns each override as a log line would show it, by target.

@@ -113,6 +113,14 @@ func TestOverrideFileReload(t *testing.T) {
 		{"a directory in its place", func() { os.Remove(path); os.Mkdir(path, 0o755) }, false, "192.0.2.2 down",
 			[]string{"is a directory; the overrides read before stay in force"}},
 	}
+	// What the status says is wrong with the file, after the steps that have a problem.
+	problems := map[string]string{
+		"missing":                  "does not exist",
+		"still missing":            "does not exist",
+		"too large":                "larger than 1048576 bytes",
+		"removed":                  "does not exist",
+		"a directory in its place": "is a directory",
+	}
 	for _, s := range steps {
 		s.do()
 		if changed := src.reload(); changed != s.changed {
@@ -120,6 +128,9 @@ func TestOverrideFileReload(t *testing.T) {
 		}
 		if got := state(); got != s.overrides {
 			t.Errorf("%s: overrides %q, want %q", s.what, got, s.overrides)
+		}
+		if got, want := src.problem(), problems[s.what]; !strings.Contains(got, want) || (want == "") != (got == "") {
+			t.Errorf("%s: problem %q, want %q", s.what, got, want)
 		}
 		log := logged.take()
 		for _, want := range s.logs {

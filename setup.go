@@ -48,6 +48,8 @@ func setup(c *caddy.Controller) error {
 	// discards this instance without running its shutdown hooks.
 	c.OnStartup(f.OnStartup)
 	c.OnShutdown(f.OnShutdown)
+	// Run if a later reload fails: the instances it started must stop (see lifecycle.go).
+	c.OnRestartFailed(shutdownPending)
 	return nil
 }
 

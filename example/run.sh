@@ -31,6 +31,7 @@ primary) # restart only the primary backend, in the background
 esac
 
 trap stop_backends EXIT
+rm -f "$state/overrides" # no drill left over from a previous run
 start_backend primary 127.0.0.11:8080
 start_backend secondary 127.0.0.12:8080
 

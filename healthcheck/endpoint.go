@@ -71,7 +71,7 @@ type Endpoint struct {
 	closeIdle func() // closes the connections kept between probes; called once probing has stopped
 	healthy   atomic.Bool
 	probed    atomic.Bool  // the first probe has finished
-	since     atomic.Int64 // when the verdict last changed, in Unix nanoseconds; 0 before any change
+	since     atomic.Int64 // when the verdict was first reached or last changed, in Unix nanoseconds; 0 before
 	last      atomic.Pointer[ProbeResult]
 
 	// Owned by the probe goroutine.
@@ -89,7 +89,8 @@ func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
 // Healthy reports the endpoint's current verdict.
 func (e *Endpoint) Healthy() bool { return e.healthy.Load() }
 
-// Since returns when the verdict last changed; the zero time if it never has.
+// Since returns when the verdict was first reached or last changed; the zero
+// time before the first probe.
 func (e *Endpoint) Since() time.Time {
 	if ns := e.since.Load(); ns != 0 {
 		return time.Unix(0, ns)
@@ -135,6 +136,9 @@ func (e *Endpoint) record(passed bool) (changed bool) {
 		// After the verdict: a reader that sees Probed sees the first verdict.
 		defer e.probed.Store(true)
 		healthy = passed
+		// The first verdict dates from now even when it confirms the
+		// healthy state every endpoint starts in.
+		e.since.Store(time.Now().UnixNano())
 	case passed:
 		e.fails = 0
 		e.passes++

@@ -2,6 +2,9 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -96,4 +99,49 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 	waitGoroutines(t, "after the last shutdown", func() bool {
 		return probeGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
+}
+
+// TestFailedReloadStopsWhatStarted reloads a real CoreDNS with a Corefile whose
+// second server block cannot start (its status address is taken): the first
+// server block's new instance had started probing, and must stop, while the
+// old configuration keeps serving, probing and reporting its status.
+func TestFailedReloadStopsWhatStarted(t *testing.T) {
+	backends := startBackends(t, "127.0.0.44", "127.0.0.45")
+	statusAddr := freeTCPAddr(t, "127.0.0.44")
+	taken, err := net.Listen("tcp", "127.0.0.45:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	block := func(zone, name, status string) string {
+		return fmt.Sprintf("%s:0 {\nfailover %s {\nprimary 127.0.0.44\nsecondary 127.0.0.45\ncheck http://:%d/health\ninterval 100ms\ntimeout 50ms\nstatus %s\n}\n}\n",
+			zone, name, backends[0].port, status)
+	}
+	inst, udp, _, err := test.CoreDNSServerAndPorts(block("example.org", "app.example.org", statusAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
+	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
+	waitGoroutines(t, "before the reload", func() bool { return probeGoroutines() == 2 })
+
+	bad := block("example.org", "api.example.org", statusAddr) + block("example.net", "api.example.net", taken.Addr().String())
+	if _, err := inst.Restart(test.NewInput(bad)); err == nil {
+		t.Fatal("a Corefile with a status address already taken was accepted")
+	} else if !strings.Contains(err.Error(), "status "+taken.Addr().String()) {
+		t.Errorf("reload error %q does not name the status address", err)
+	}
+
+	// Only the old instance probes, answers, and is reported.
+	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 })
+	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
+	resp, err := http.Get("http://" + statusAddr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `"app.example.org."`) || strings.Contains(string(body), "api.example.org") {
+		t.Errorf("the status does not report the configuration serving:\n%s", body)
+	}
 }
