@@ -17,6 +17,7 @@ import (
 func FuzzSetup(f *testing.F) {
 	f.Add(testBlocks)
 	f.Add("failover a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\ninterval 1s\ntimeout 500ms\n}")
+	f.Add("failover a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\noverride overrides\nstatus [::1]:8054\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		for _, corefile := range []string{input, "failover " + input} {
 			fo, err := parse(caddy.NewTestController("dns", corefile))

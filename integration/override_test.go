@@ -13,11 +13,7 @@ import (
 )
 
 // watchGoroutines counts the goroutines polling an override file.
-func watchGoroutines() int {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
-	return strings.Count(string(buf[:n]), "(*overrideSource).watch(")
-}
+func watchGoroutines() int { return goroutines("(*overrideSource).watch(") }
 
 // configMap is a directory laid out as Kubernetes lays out a ConfigMap volume:
 // NAME is a symlink to ..data/NAME, ..data a symlink to the directory of the

@@ -14,12 +14,15 @@ import (
 )
 
 // probeGoroutines counts the goroutines running a probe loop of any instance.
-func probeGoroutines() int {
+func probeGoroutines() int { return goroutines("healthcheck.(*Engine).run(") }
+
+// goroutines counts the goroutines whose stack mentions frame.
+func goroutines(frame string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "healthcheck.(*Engine).run(")
+			return strings.Count(string(buf[:n]), frame)
 		}
 		buf = make([]byte, 2*len(buf))
 	}

@@ -148,14 +148,7 @@ func statusWait(t *testing.T, addr string, what func(*statusReport) string) *sta
 
 // statusGoroutines counts the goroutines serving a status listener.
 func statusGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "created by github.com/failover-dns/failover.listenStatus")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
+	return goroutines("created by github.com/failover-dns/failover.listenStatus")
 }
 
 // TestStatusEndpoint runs a real CoreDNS with two server blocks and three
