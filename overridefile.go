@@ -20,13 +20,12 @@ type overrideSource struct {
 	path   string
 	blocks []*block // the blocks that read it: a target none of them has is reported
 	set    atomic.Pointer[overrideSet]
-	issue  atomic.Pointer[string] // what is wrong with the file at the last reading; nil when nothing
+	issue  atomic.Pointer[string] // what was wrong with the file at the last reading; nil when nothing
 
 	// Owned by whoever reads the file: OnStartup, then the polling goroutine.
 	content []byte
-	read    bool   // content holds a reading of the file
-	missing bool   // the file did not exist at the last reading
-	failed  string // the error of the last reading, if it failed
+	read    bool // content holds a reading of the file
+	missing bool // the file did not exist at the last reading
 }
 
 // current returns the overrides in force; nil when there are none. A nil
@@ -45,7 +44,6 @@ func (s *overrideSource) reload() bool {
 	content, err := readBounded(s.path, maxOverrideFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		s.failed = ""
 		s.issue.Store(&fileMissing)
 		if s.missing {
 			return false
@@ -55,14 +53,13 @@ func (s *overrideSource) reload() bool {
 		log.Infof("override file %s does not exist: no overrides", s.path)
 		return s.replace(nil)
 	case err != nil:
-		if msg := err.Error(); msg != s.failed {
+		if msg := err.Error(); msg != s.problem() { // logged once, not every poll
 			s.issue.Store(&msg)
-			s.failed = msg
 			log.Errorf("override file %s: %s; the overrides read before stay in force", s.path, msg)
 		}
 		return false
 	}
-	s.missing, s.failed = false, ""
+	s.missing = false
 	s.issue.Store(nil)
 	if s.read && bytes.Equal(content, s.content) {
 		return false
