@@ -33,7 +33,7 @@ func TestParseCheck(t *testing.T) {
 		}
 	}
 
-	bad := []struct{ in, want string }{
+	bad := []badCheck{
 		{"ftp://:21", `unsupported scheme "ftp"`},
 		{"udp://:53", `unsupported scheme "udp"`},
 		{"example.org/health", "want http://"},
@@ -47,6 +47,14 @@ func TestParseCheck(t *testing.T) {
 		{"http://:80/#frag", "a fragment is not supported"},
 		{"http://[::1/", "check URL"},
 	}
+	expectParseErrors(t, bad)
+}
+
+// badCheck is a check URL ParseCheck must refuse, with what its error says.
+type badCheck struct{ in, want string }
+
+func expectParseErrors(t *testing.T, bad []badCheck) {
+	t.Helper()
 	for _, tc := range bad {
 		_, err := ParseCheck(tc.in)
 		if err == nil {

@@ -277,7 +277,7 @@ func TestParseCheckDNS(t *testing.T) {
 		}
 	}
 
-	bad := []struct{ in, want string }{
+	bad := []badCheck{
 		{"dns://:53", "a dns check needs a name"},
 		{"dns:///", "a dns check needs a name"},
 		{"dns:///a..b", `bad name "a..b"`},
@@ -296,14 +296,5 @@ func TestParseCheckDNS(t *testing.T) {
 		{"dns://:0/example.org", `bad port "0"`},
 		{"dns:///example.org#x", "a fragment is not supported"},
 	}
-	for _, tc := range bad {
-		_, err := ParseCheck(tc.in)
-		if err == nil {
-			t.Errorf("ParseCheck(%q): expected an error", tc.in)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseCheck(%q) error %q, want it to contain %q", tc.in, err, tc.want)
-		}
-	}
+	expectParseErrors(t, bad)
 }

@@ -250,7 +250,7 @@ func TestParseCheckGRPC(t *testing.T) {
 		}
 	}
 
-	bad := []struct{ in, want string }{
+	bad := []badCheck{
 		{"grpc://app.example.org/svc", `check URL "grpc://app.example.org/svc": a grpc check needs a port: grpc://[HOST]:PORT[/SERVICE]`},
 		{"grpc://", "a grpc check needs a port"},
 		{"grpcs://app.example.org", "a grpcs check needs a port: grpcs://"},
@@ -259,14 +259,5 @@ func TestParseCheckGRPC(t *testing.T) {
 		{"grpc://user@:50051", "user information is not supported"},
 		{"grpc://:50051/#x", "a fragment is not supported"},
 	}
-	for _, tc := range bad {
-		_, err := ParseCheck(tc.in)
-		if err == nil {
-			t.Errorf("ParseCheck(%q): expected an error", tc.in)
-			continue
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseCheck(%q) error %q, want it to contain %q", tc.in, err, tc.want)
-		}
-	}
+	expectParseErrors(t, bad)
 }
