@@ -45,7 +45,7 @@ var (
 	}, []string{"name", "type"})
 	probes = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "probes_total",
-		Help: "Probes finished, by result (pass or fail) and the reason of a failure.",
+		Help: "Probes finished, by result (pass or fail) and the class of a failure (timeout, refused, reset, closed, unreachable, malformed, tls, status, body, redirect, rcode, dns, grpc, other).",
 	}, []string{"result", "reason"})
 	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "probe_duration_seconds",
@@ -78,11 +78,13 @@ func countAnswer(server string, c *choice) {
 	cached.counter.Inc()
 }
 
-// recordProbe counts one probe result.
+// recordProbe counts one probe result. The reason label is the failure's
+// class, from a closed set: the full text, which can quote addresses, ports
+// and what the endpoint sent, goes to the log and the status endpoint.
 func recordProbe(_ *healthcheck.Endpoint, err error, took time.Duration) {
 	result, reason := "pass", ""
 	if err != nil {
-		result, reason = "fail", healthcheck.Reason(err)
+		result, reason = "fail", healthcheck.Class(err)
 	}
 	probes.WithLabelValues(result, reason).Inc()
 	probeDuration.WithLabelValues(result).Observe(took.Seconds())

@@ -110,15 +110,20 @@ func roundTrip(ctx context.Context, transport *http.Transport, opts *HTTPOptions
 		}
 		resp.Body.Close()
 		if redirects == maxRedirects {
-			return nil, fmt.Errorf("stopped after %d redirects", maxRedirects)
+			return nil, redirectError(fmt.Sprintf("stopped after %d redirects", maxRedirects))
 		}
 		next, err := req.URL.Parse(resp.Header.Get("Location"))
 		if err != nil || resp.Header.Get("Location") == "" {
-			return nil, fmt.Errorf("redirect %d without a valid Location", resp.StatusCode)
+			return nil, redirectError(fmt.Sprintf("redirect %d without a valid Location", resp.StatusCode))
 		}
 		reqURL = next.String()
 	}
 }
+
+// redirectError is a probe failure on a redirect that cannot be followed.
+type redirectError string
+
+func (e redirectError) Error() string { return string(e) }
 
 func isRedirect(status int) bool {
 	switch status {
