@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
 	ot "github.com/opentracing/opentracing-go"
 
@@ -149,17 +148,9 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	}
 	// One snapshot for the whole query: the answer is consistent even while
 	// probes publish new health.
-	rw := newRewriter(w, r, f.state.Load())
+	rw := newRewriter(ctx, w, r, f.state.Load())
 	rcode, err := f.serveNext(ctx, rw, r)
-	rcode, err = rw.finish(rcode, err)
-	if rw.applied != nil {
-		countAnswer(metrics.WithServer(ctx), rw.applied)
-		setMetadata(ctx, rw.owner, rw.applied)
-	}
-	// No defer: its record would deepen the stack of every query. A panic
-	// further down the chain only loses this rewriter to the garbage collector.
-	rw.release()
-	return rcode, err
+	return rw.finish(rcode, err)
 }
 
 // serveNext hands the query to the next plugin through rw. It is
@@ -175,25 +166,32 @@ func (f *Failover) serveNext(ctx context.Context, rw *rewriter, r *dns.Msg) (int
 }
 
 // finish sends the response the rest of the chain wrote, or answers a governed
-// name it wrote nothing for.
+// name it wrote nothing for. From then on, writes go out at once.
 func (rw *rewriter) finish(rcode int, err error) (int, error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
 	if rw.written || plugin.ClientWrite(rcode) {
 		// As the server does, failover ignores a failed write: the client
 		// will ask again.
 		rw.flush()
+		rw.done = true
 		return rcode, err
 	}
-	return rw.answerAlone(rcode, err)
+	rcode, err = rw.answerAlone(rcode, err)
+	rw.done = true
+	return rcode, err
 }
 
 // answerAlone answers a governed name that the rest of the chain wrote nothing
-// for: it left the error answer to the server, or there is no rest of the chain.
+// for: it left the error answer to the server, or there is no rest of the
+// chain. Called with mu held.
 func (rw *rewriter) answerAlone(rcode int, err error) (int, error) {
 	q := rw.req.Question[0]
 	if rw.snap.lookup(q.Name, q.Qtype) == nil {
 		return rcode, err
 	}
-	rw.WriteMsg(new(dns.Msg).SetRcode(rw.req, rcode))
+	rw.held = new(dns.Msg).SetRcode(rw.req, rcode)
+	rw.written = true
 	rw.flush()
 	return dns.RcodeSuccess, nil
 }

@@ -1,8 +1,10 @@
 package failover
 
 import (
+	"context"
 	"sync"
 
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
 )
 
@@ -11,55 +13,61 @@ import (
 // chain has returned: packing and sending then run on a shallow stack. Run
 // deep in the chain, they outgrew the stack a query's goroutine starts with,
 // and growing it cost a fifth of the server's CPU under load.
+//
+// A rewriter belongs to one query and is never reused: a plugin below may
+// keep it after ServeDNS returns (cache's serve_stale verify refreshes in a
+// goroutine, and forward asks it for the client's address), and a plugin may
+// write from another goroutine, even late. A write after ServeDNS returned is
+// sent at once, rewritten under the same health.
 type rewriter struct {
 	dns.ResponseWriter
-	req     *dns.Msg
-	snap    *snapshot
+	ctx  context.Context
+	req  *dns.Msg
+	snap *snapshot
+
+	mu      sync.Mutex
 	held    *dns.Msg // the response written by the chain, not yet sent
 	written bool
-
-	// What the last response sent was rewritten with, for metadata.
-	owner   string
-	applied *choice
+	done    bool // ServeDNS has returned: writes go out at once
 }
 
-// Every A and AAAA query needs a rewriter, governed or not: reusing them keeps
-// names failover does not govern free of allocations.
-var rewriters = sync.Pool{New: func() any { return new(rewriter) }}
-
-func newRewriter(w dns.ResponseWriter, req *dns.Msg, snap *snapshot) *rewriter {
-	rw := rewriters.Get().(*rewriter)
-	*rw = rewriter{ResponseWriter: w, req: req, snap: snap}
-	return rw
-}
-
-// release returns rw to the pool. The chain has returned and the response is
-// sent: no plugin writes through rw any more.
-func (rw *rewriter) release() {
-	*rw = rewriter{}
-	rewriters.Put(rw)
+func newRewriter(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, snap *snapshot) *rewriter {
+	return &rewriter{ResponseWriter: w, ctx: ctx, req: req, snap: snap}
 }
 
 // WriteMsg implements dns.ResponseWriter. The response is sent by flush.
 func (w *rewriter) WriteMsg(res *dns.Msg) error {
+	w.mu.Lock()
 	// A plugin that writes twice gets its responses sent in order.
-	if err := w.flush(); err != nil {
-		return err
+	err := w.flush()
+	if err == nil {
+		w.written = true
+		w.held = res
+		if w.done {
+			err = w.flush()
+		}
 	}
-	w.written = true
-	w.held = res
-	return nil
+	w.mu.Unlock()
+	return err
 }
 
-// flush sends the held response, rewritten.
+// flush sends the held response, rewritten. The metadata of the answer is set
+// before the write, for the plugins that read it then (dnstap), and only while
+// the query is served: after ServeDNS returned, nobody reads it, and the
+// metadata's map is not safe to write from another goroutine. Called with mu held.
 func (w *rewriter) flush() error {
 	res := w.held
 	if res == nil {
 		return nil
 	}
 	w.held = nil
-	var out *dns.Msg
-	out, w.owner, w.applied = rewrite(w.req, res, w.snap)
+	out, owner, applied := rewrite(w.req, res, w.snap)
+	if applied != nil {
+		countAnswer(metrics.WithServer(w.ctx), applied)
+		if !w.done {
+			setMetadata(w.ctx, owner, applied)
+		}
+	}
 	return w.ResponseWriter.WriteMsg(out)
 }
 
@@ -67,15 +75,17 @@ func (w *rewriter) flush() error {
 // slip a governed name past failover, so the bytes are read as a message.
 func (w *rewriter) Write(buf []byte) (int, error) {
 	res := new(dns.Msg)
-	if err := res.Unpack(buf); err != nil {
-		if err := w.flush(); err != nil {
+	if err := res.Unpack(buf); err == nil {
+		if err := w.WriteMsg(res); err != nil {
 			return 0, err
 		}
-		w.written = true
-		return w.ResponseWriter.Write(buf)
+		return len(buf), nil
 	}
-	if err := w.WriteMsg(res); err != nil {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flush(); err != nil {
 		return 0, err
 	}
-	return len(buf), nil
+	w.written = true
+	return w.ResponseWriter.Write(buf)
 }
