@@ -39,8 +39,8 @@ func validate(corefile string) error {
 	return caddy.ValidateAndExecuteDirectives(test.NewInput(corefile), nil, true)
 }
 
-// TestDocumentedCorefiles checks that every Corefile in the README, and the
-// demo's, is accepted exactly as written.
+// TestDocumentedCorefiles checks that every Corefile in the README, the guides
+// of docs/ and the demo is accepted exactly as written.
 func TestDocumentedCorefiles(t *testing.T) {
 	demo, err := os.ReadFile("../example/Corefile")
 	if err != nil {
@@ -49,6 +49,13 @@ func TestDocumentedCorefiles(t *testing.T) {
 	readme := corefiles(t, "../README.md")
 	if len(readme) < 3 {
 		t.Fatalf("found %d corefile blocks in the README, want at least 3", len(readme))
+	}
+	guides, err := filepath.Glob("../docs/*.md")
+	if err != nil || len(guides) == 0 {
+		t.Fatalf("no guides in docs/: %v", err)
+	}
+	for _, guide := range guides {
+		readme = append(readme, corefiles(t, guide)...)
 	}
 
 	// The zone file an example names, relative to the working directory.
