@@ -16,7 +16,6 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-	"github.com/miekg/dns"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -100,10 +99,10 @@ func (f *Failover) shareOverrides(b *block) {
 // blockParser holds what one failover block has said so far.
 type blockParser struct {
 	c         *caddy.Controller
-	line      int            // line of the `failover` keyword
-	property  string         // the property being read
-	seen      map[string]int // property -> its line
-	addresses map[netip.Addr]bool
+	line      int                   // line of the `failover` keyword
+	property  string                // the property being read
+	seen      map[string]int        // property -> its line
+	addresses map[netip.Addr]string // address, unmapped -> as first written
 	checks    []*healthcheck.Check
 	minimums  []minimum // min_healthy lines, settled once every pool is known
 
@@ -115,7 +114,7 @@ type blockParser struct {
 }
 
 func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error) {
-	p := &blockParser{c: c, line: c.Line(), seen: map[string]int{}, addresses: map[netip.Addr]bool{}}
+	p := &blockParser{c: c, line: c.Line(), seen: map[string]int{}, addresses: map[netip.Addr]string{}}
 	b := &block{
 		line:    p.line,
 		ttl:     defaultTTL,
@@ -209,10 +208,10 @@ func (p *blockParser) names() ([]string, error) {
 	}
 	names := make([]string, 0, len(args))
 	for _, arg := range args {
-		if _, ok := dns.IsDomainName(arg); !ok || strings.Contains(arg, "*") {
-			return nil, p.c.Errf("'%s' is not a domain name (an exact name is expected, without wildcards)", arg)
+		name, err := queryName(arg)
+		if err != nil {
+			return nil, p.c.Err(err.Error())
 		}
-		name := strings.ToLower(dns.Fqdn(arg))
 		for _, n := range names {
 			if n == name {
 				return nil, p.c.Errf("name '%s' is listed twice", name)
