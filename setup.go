@@ -43,6 +43,9 @@ func setup(c *caddy.Controller) error {
 		f.Next = next
 		return f
 	})
+	// Before this instance's startup hook: a name a more specific server
+	// block takes refuses the configuration before anything starts.
+	checkReach(c, f)
 	// Probing starts here, never in setup: a reload that fails after setup
 	// discards this instance without running its shutdown hooks.
 	c.OnStartup(f.OnStartup)
