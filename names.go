@@ -119,3 +119,17 @@ func hasNonASCII(s string) bool {
 	}
 	return false
 }
+
+// zoneHint tells how to write a server block's zone in raw UTF-8, which
+// CoreDNS serves as written, where no query can match it; "" for none.
+func zoneHint(zones []string) string {
+	for _, z := range zones {
+		if !hasNonASCII(z) {
+			continue
+		}
+		if a, err := queryName(z); err == nil {
+			return fmt.Sprintf("; CoreDNS takes the zone %s as raw octets, which no query carries: write it as %s", z, a)
+		}
+	}
+	return ""
+}

@@ -72,7 +72,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 			}
 			governedAt[name] = b.line
 			if len(zones) > 0 && zones.Matches(name) == "" {
-				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover", name, strings.Join(zones, " "))
+				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover%s", name, strings.Join(zones, " "), zoneHint(zones))
 			}
 		}
 		f.shareOverrides(b)

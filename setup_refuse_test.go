@@ -146,3 +146,20 @@ func TestSetupRefusesNamesNoQueryCanMatch(t *testing.T) {
 	}
 	expectSetupErrors(t, tests)
 }
+
+// TestSetupHintsAtUTF8Zone checks the hint for a server block whose zone is in
+// raw UTF-8: CoreDNS serves it as raw octets, so the failover name, now an
+// A-label, falls outside it, and the way out is the zone's A-label.
+func TestSetupHintsAtUTF8Zone(t *testing.T) {
+	c := caddy.NewTestController("dns", "failover www.bücher.example {\nprimary 192.0.2.1\ncheck tcp://:80\n}")
+	c.ServerBlockKeys = []string{"bücher.example:1053"}
+	_, err := parse(c)
+	if want := "name 'www.xn--bcher-kva.example.' is outside the zones of this server block (bücher.example.): no query for it would reach failover; CoreDNS takes the zone bücher.example. as raw octets, which no query carries: write it as xn--bcher-kva.example."; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	c = caddy.NewTestController("dns", "failover www.bücher.example {\nprimary 192.0.2.1\ncheck tcp://:80\n}")
+	c.ServerBlockKeys = []string{"xn--bcher-kva.example:1053"}
+	if _, err := parse(c); err != nil {
+		t.Fatalf("U-label name in its A-label zone: %v", err)
+	}
+}

@@ -189,3 +189,27 @@ func TestServerBlockRouting(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedStartStartsNoProbe starts CoreDNS with two failover server
+// blocks where the second's name is taken: the check runs before the first
+// block's instance starts, so nothing probes after the refusal, on a start
+// after which CoreDNS runs no shutdown hook.
+func TestRefusedStartStartsNoProbe(t *testing.T) {
+	backends := startBackends(t, "127.0.30.8")
+	port := backends[0].port
+	waitGoroutines(t, "before the start", func() bool { return probeGoroutines() == 0 })
+	corefile := "sub.example.org:0 {\n" + governBlock("www.sub.example.org", "127.0.30.8", port) + "\n}\n" +
+		"example.org:0 {\n" + governBlock("app.sub.example.org", "127.0.30.8", port) + "\n}\n"
+	inst, err := test.CoreDNSServer(corefile)
+	if err == nil {
+		inst.Stop()
+		inst.ShutdownCallbacks()
+		t.Fatal("CoreDNS started with a name a more specific server block takes")
+	}
+	if !strings.Contains(err.Error(), "Corefile:10 - Error during parsing: name 'app.sub.example.org.' is taken") {
+		t.Errorf("error %q does not name the line and the name", err)
+	}
+	if n := probeGoroutines(); n != 0 {
+		t.Errorf("%d probe loops run after a refused start", n)
+	}
+}
