@@ -163,3 +163,18 @@ func TestSetupHintsAtUTF8Zone(t *testing.T) {
 		t.Fatalf("U-label name in its A-label zone: %v", err)
 	}
 }
+
+// TestOverrideTargetsTakeNamesAsSetupDoes checks that an override file names
+// a pool of a U-label or escaped name as the Corefile does.
+func TestOverrideTargetsTakeNamesAsSetupDoes(t *testing.T) {
+	set := parseOverrides([]byte("Bücher.example.org/primary down\n\\097pp.example.org/secondary drain\n" + strings.Repeat("a", 64) + ".example.org/primary up\n"))
+	if o := set.poolOverride("xn--bcher-kva.example.org.", "primary"); o == nil || o.line != 1 {
+		t.Errorf("U-label target not found at its A-label: %v", set.describe())
+	}
+	if o := set.poolOverride("app.example.org.", "secondary"); o == nil || o.line != 2 {
+		t.Errorf("escaped target not found unescaped: %v", set.describe())
+	}
+	if len(set.all) != 2 {
+		t.Errorf("a target with a 64-octet label was taken: %v", set.describe())
+	}
+}
