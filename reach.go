@@ -61,7 +61,7 @@ func (rc *reachCheck) check() error {
 			for _, name := range b.names {
 				if taker := takenBy(sites, in.c.ServerBlockIndex, name); taker != nil {
 					return plugin.Error(pluginName, errAt(in.c, b.line,
-						"name '%s' is taken by the more specific server block %s on every listener of this one: no query for it would reach this failover block",
+						"name '%s' is taken, on every listener of this server block, by the %s: no query for it would reach this failover block",
 						name, taker))
 				}
 			}
@@ -84,6 +84,19 @@ func (s *site) String() string {
 	return fmt.Sprintf("%s://%s:%s", s.transport, s.zone, s.port)
 }
 
+// taker is a site that takes a name from a server block, and why.
+type taker struct {
+	*site
+	sameZone bool // the same zone, without a view, declared before the block's view
+}
+
+func (t *taker) String() string {
+	if t.sameZone {
+		return fmt.Sprintf("server block %s, which has no view and comes first", t.site)
+	}
+	return fmt.Sprintf("more specific server block %s", t.site)
+}
+
 // before reports whether s is tried before o for a query in the same zone:
 // CoreDNS tries them in the order of the Corefile.
 func (s *site) before(o *site) bool {
@@ -93,10 +106,11 @@ func (s *site) before(o *site) bool {
 // takenBy returns the site of another server block that takes every query for
 // name on each listener where the server block ours would answer it, or nil
 // when some query for name reaches ours.
-func takenBy(sites []*site, ours int, name string) *site {
-	var taker *site
+func takenBy(sites []*site, ours int, name string) *taker {
+	var first *taker
 	for _, l := range listenersOf(sites, ours) {
-		var best, other *site // ours with the most specific zone, and the one of another block that takes name from it
+		var best *site   // ours with the most specific zone here
+		var other *taker // of another block, that takes name from best
 		for _, s := range sites {
 			if s.block == ours && slices.Contains(s.listeners, l) && dns.IsSubDomain(s.zone, name) &&
 				(best == nil || dns.CountLabel(s.zone) > dns.CountLabel(best.zone)) {
@@ -110,20 +124,23 @@ func takenBy(sites []*site, ours int, name string) *site {
 			if s.block == ours || s.filtered || !slices.Contains(s.listeners, l) || !dns.IsSubDomain(s.zone, name) {
 				continue
 			}
-			more := dns.CountLabel(s.zone) > dns.CountLabel(best.zone)
-			if more || s.zone == best.zone && s.before(best) {
-				other = s
+			if dns.CountLabel(s.zone) > dns.CountLabel(best.zone) {
+				other = &taker{site: s}
+				break
+			}
+			if s.zone == best.zone && s.before(best) {
+				other = &taker{site: s, sameZone: true}
 				break
 			}
 		}
 		if other == nil {
 			return nil // queries arriving here reach ours
 		}
-		if taker == nil {
-			taker = other
+		if first == nil {
+			first = other
 		}
 	}
-	return taker
+	return first
 }
 
 // listenersOf returns the listeners of server block b.

@@ -24,19 +24,19 @@ func TestMoreSpecificServerBlockRefused(t *testing.T) {
 	block := governBlock("app.sub.example.org", "127.0.30.1", backends[0].port)
 	tests := []struct{ name, corefile, want string }{
 		{"a more specific zone", "example.org:0 {\n" + block + "\n}\nsub.example.org:0 {\nwhoami\n}\n",
-			"plugin/failover: Corefile:2 - Error during parsing: name 'app.sub.example.org.' is taken by the more specific server block dns://sub.example.org.:0 on every listener of this one: no query for it would reach this failover block"},
+			"plugin/failover: Corefile:2 - Error during parsing: name 'app.sub.example.org.' is taken, on every listener of this server block, by the more specific server block dns://sub.example.org.:0: no query for it would reach this failover block"},
 		{"the name itself as a zone, declared first", "app.sub.example.org:0 {\nwhoami\n}\nexample.org:0 {\n" + block + "\n}\n",
-			"Corefile:5 - Error during parsing: name 'app.sub.example.org.' is taken by the more specific server block dns://app.sub.example.org.:0"},
+			"Corefile:5 - Error during parsing: name 'app.sub.example.org.' is taken, on every listener of this server block, by the more specific server block dns://app.sub.example.org.:0"},
 		{"the root block governs, a zone takes it", ".:0 {\n" + block + "\n}\nexample.org:0 {\nwhoami\n}\n",
-			"is taken by the more specific server block dns://example.org.:0"},
+			"is taken, on every listener of this server block, by the more specific server block dns://example.org.:0"},
 		{"both on one bound address", "example.org:0 {\nbind 127.0.30.2\n" + block + "\n}\nsub.example.org:0 {\nbind 127.0.30.2\nwhoami\n}\n",
-			"Corefile:3 - Error during parsing: name 'app.sub.example.org.' is taken by the more specific server block"},
+			"Corefile:3 - Error during parsing: name 'app.sub.example.org.' is taken, on every listener of this server block, by the more specific server block"},
 		{"failover in a view, the more specific zone in none", "example.org:0 {\nview inside {\nexpr true\n}\n" + block + "\n}\nsub.example.org:0 {\nwhoami\n}\n",
-			"is taken by the more specific server block dns://sub.example.org.:0"},
+			"is taken, on every listener of this server block, by the more specific server block dns://sub.example.org.:0"},
 		{"failover in a view after the same zone without one", "example.org:0 {\nwhoami\n}\nexample.org:0 {\nview inside {\nexpr true\n}\n" + block + "\n}\n",
-			"is taken by the more specific server block dns://example.org.:0"},
+			"Corefile:8 - Error during parsing: name 'app.sub.example.org.' is taken, on every listener of this server block, by the server block dns://example.org.:0, which has no view and comes first: no query"},
 		{"a second key of the block is no escape", "example.org:0 other.example.net:0 {\n" + block + "\n}\nsub.example.org:0 {\nwhoami\n}\n",
-			"is taken by the more specific server block dns://sub.example.org.:0"},
+			"is taken, on every listener of this server block, by the more specific server block dns://sub.example.org.:0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,7 +111,7 @@ func TestReloadRefusesMoreSpecificServerBlock(t *testing.T) {
 		inst = next
 		t.Fatal("a reload with a more specific server block was accepted")
 	}
-	if want := "Corefile:2 - Error during parsing: name 'app.sub.example.org.' is taken by the more specific server block dns://sub.example.org.:0"; !strings.Contains(err.Error(), want) {
+	if want := "Corefile:2 - Error during parsing: name 'app.sub.example.org.' is taken, on every listener of this server block, by the more specific server block dns://sub.example.org.:0"; !strings.Contains(err.Error(), want) {
 		t.Errorf("reload error %q, want it to contain %q", err, want)
 	}
 	waitAnswer(t, udp, "app.sub.example.org.", "127.0.30.6", 5*time.Second)
