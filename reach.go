@@ -75,7 +75,7 @@ type site struct {
 	block, key int      // its place in the Corefile: server blocks and keys in order
 	zone       string   // lower case, fully qualified
 	transport  string   // dns, tls, grpc, https...
-	port       string   //
+	port       string   // as written in the key, or the default of its transport
 	listeners  []string // TRANSPORT://IP:PORT, as CoreDNS groups server blocks into servers
 	filtered   bool     // by a view: only the queries that pass it
 }
