@@ -18,6 +18,12 @@ func FuzzSetup(f *testing.F) {
 	f.Add(testBlocks)
 	f.Add("failover a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\ninterval 1s\ntimeout 500ms\n}")
 	f.Add("failover a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\noverride overrides\nstatus [::1]:8054\n}")
+	// What setup refuses, and what it accepts but rewrites.
+	f.Add("failover bücher.example.org \\097pp.example.org a\\.b.example.org {\nprimary ::ffff:192.0.2.1 2001:db8::1@::ffff:10.0.0.1\ncheck tcp://:80\n}")
+	f.Add("failover b\xfccher.example.org \u0301a.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\n}")
+	f.Add("failover " + strings.Repeat("ü", 60) + ".example.org {\nprimary 192.0.2.1\ncheck tcp://:80\n}")
+	f.Add("failover a.example.org {\nprimary 192.0.2.1 ::ffff:192.0.2.1 0.0.0.0 :: 255.255.255.255 224.0.0.1 ff02::1 fe80::1\ncheck tcp://:80\n}")
+	f.Add("failover a.example.org {\nprimary 192.0.2.1@0.0.0.0 192.0.2.2@[fe80::1]:80\ncheck tcp://:80\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		for _, corefile := range []string{input, "failover " + input} {
 			fo, err := parse(caddy.NewTestController("dns", corefile))
@@ -28,6 +34,19 @@ func FuzzSetup(f *testing.F) {
 				continue
 			}
 			for _, b := range fo.blocks {
+				for _, name := range b.names {
+					// A name accepted is one a query presents: normalizing it again changes nothing.
+					if again, err := queryName(name); err != nil || again != name {
+						t.Errorf("accepted name %q that a query does not present (%q, %v)", name, again, err)
+					}
+				}
+				for _, pl := range b.pools {
+					for _, m := range pl.members {
+						if m.addr.Is4In6() || unreachable(m.addr) != "" || unreachable(m.checkAddr) != "" {
+							t.Errorf("accepted address %s (checked at %s) from %q", m.addr, m.checkAddr, corefile)
+						}
+					}
+				}
 				if len(b.names) == 0 || len(b.pools) == 0 || len(b.probe.Checks) == 0 ||
 					b.probe.Timeout <= 0 || b.probe.Timeout >= b.probe.Interval || b.probe.Fall < 1 || b.probe.Rise < 1 {
 					t.Errorf("accepted an invalid block %+v from %q", b, corefile)

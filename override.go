@@ -110,7 +110,11 @@ func (s *overrideSet) add(n int, fields []string) string {
 	if _, ok := dns.IsDomainName(name); !ok || name == "" || poolName == "" || strings.Contains(poolName, "/") {
 		return fmt.Sprintf("'%s' is not NAME/POOL, such as app.example.org/primary", fields[0])
 	}
-	t := poolTarget{strings.ToLower(dns.Fqdn(name)), poolName}
+	qname, err := queryName(name) // as the Corefile's names: bücher.example.org/primary works
+	if err != nil {
+		return err.Error()
+	}
+	t := poolTarget{qname, poolName}
 	o.pool = t
 	if prev, ok := s.pools[t]; ok {
 		return fmt.Sprintf("%s/%s is already overridden at line %d", name, poolName, prev.line)

@@ -56,29 +56,59 @@ func (p *blockParser) pool(b *block) error {
 // member reads one address of a pool: ADDRESS, or ADDRESS@CHECK to answer
 // ADDRESS while probing CHECK, an address with an optional port
 // (192.0.2.10@10.0.0.10, 192.0.2.10@10.0.0.10:8080, 2001:db8::1@[2001:db8::2]:8080).
+// An IPv4-mapped IPv6 address (::ffff:192.0.2.10) is its IPv4 address: answered
+// as A, never as AAAA, which no IPv6 client could reach.
 func (p *blockParser) member(arg string) (member, error) {
 	served, checked, hasCheck := strings.Cut(arg, "@")
 	addr, err := netip.ParseAddr(served)
 	if err != nil || addr.Zone() != "" {
 		return member{}, p.c.Errf("'%s' is not an IPv4 or IPv6 address", served)
 	}
-	if p.addresses[addr] {
+	addr = addr.Unmap()
+	if why := unreachable(addr); why != "" {
+		return member{}, p.c.Errf("address %s %s: no client could reach it", served, why)
+	}
+	if first, ok := p.addresses[addr]; ok {
+		if addr.Is4() && first != served {
+			return member{}, p.c.Errf("address %s is listed twice in this block, as %s and as %s: an IPv4-mapped address is its IPv4 address", addr, first, served)
+		}
 		return member{}, p.c.Errf("address %s is listed twice in this block", addr)
 	}
-	p.addresses[addr] = true
+	p.addresses[addr] = served
 	m := newMember(addr)
 	if !hasCheck {
 		return m, nil
 	}
 	if ap, err := netip.ParseAddrPort(checked); err == nil && ap.Port() != 0 && ap.Addr().Zone() == "" {
 		m.checkAddr, m.checkPort = ap.Addr().Unmap(), ap.Port()
-		return m, nil
-	}
-	if a, err := netip.ParseAddr(checked); err == nil && a.Zone() == "" {
+	} else if a, err := netip.ParseAddr(checked); err == nil && a.Zone() == "" {
 		m.checkAddr = a.Unmap()
-		return m, nil
+	} else {
+		return member{}, p.c.Errf("'%s': the address to check after '@' must be an IP address with an optional port (10.0.0.10, 10.0.0.10:8080, [2001:db8::2]:8080), not '%s'", arg, checked)
 	}
-	return member{}, p.c.Errf("'%s': the address to check after '@' must be an IP address with an optional port (10.0.0.10, 10.0.0.10:8080, [2001:db8::2]:8080), not '%s'", arg, checked)
+	if why := unreachable(m.checkAddr); why != "" {
+		return member{}, p.c.Errf("'%s': the address to check %s %s: no probe could reach it", arg, m.checkAddr, why)
+	}
+	return m, nil
+}
+
+// unreachable says why addr (unmapped) can be neither answered nor probed,
+// or "" when it can. Loopback stays: tests and local services use it. IPv4
+// link-local (169.254.0.0/16) stays: it works on the link without a zone.
+func unreachable(addr netip.Addr) string {
+	switch {
+	case addr.IsUnspecified():
+		return "is unspecified (it means any address to a listener)"
+	case addr.Is4() && addr.As4()[0] == 0:
+		return `is in 0.0.0.0/8, "this network", which is no destination (RFC 1122)`
+	case addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "is the limited broadcast address"
+	case addr.IsMulticast():
+		return "is a multicast address"
+	case addr.Is6() && addr.IsLinkLocalUnicast():
+		return "is IPv6 link-local, which needs a zone (an interface) that neither a DNS answer nor this configuration carries"
+	}
+	return ""
 }
 
 // minimum is one `min_healthy POOL COUNT` line.

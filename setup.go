@@ -16,7 +16,6 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
-	"github.com/miekg/dns"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -44,6 +43,9 @@ func setup(c *caddy.Controller) error {
 		f.Next = next
 		return f
 	})
+	// Before this instance's startup hook: a name a more specific server
+	// block takes refuses the configuration before anything starts.
+	checkReach(c, f)
 	// Probing starts here, never in setup: a reload that fails after setup
 	// discards this instance without running its shutdown hooks.
 	c.OnStartup(f.OnStartup)
@@ -70,7 +72,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 			}
 			governedAt[name] = b.line
 			if len(zones) > 0 && zones.Matches(name) == "" {
-				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover", name, strings.Join(zones, " "))
+				return nil, errAt(c, b.line, "name '%s' is outside the zones of this server block (%s): no query for it would reach failover%s", name, strings.Join(zones, " "), zoneHint(zones))
 			}
 		}
 		f.shareOverrides(b)
@@ -100,10 +102,10 @@ func (f *Failover) shareOverrides(b *block) {
 // blockParser holds what one failover block has said so far.
 type blockParser struct {
 	c         *caddy.Controller
-	line      int            // line of the `failover` keyword
-	property  string         // the property being read
-	seen      map[string]int // property -> its line
-	addresses map[netip.Addr]bool
+	line      int                   // line of the `failover` keyword
+	property  string                // the property being read
+	seen      map[string]int        // property -> its line
+	addresses map[netip.Addr]string // address, unmapped -> as first written
 	checks    []*healthcheck.Check
 	minimums  []minimum // min_healthy lines, settled once every pool is known
 
@@ -115,7 +117,7 @@ type blockParser struct {
 }
 
 func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error) {
-	p := &blockParser{c: c, line: c.Line(), seen: map[string]int{}, addresses: map[netip.Addr]bool{}}
+	p := &blockParser{c: c, line: c.Line(), seen: map[string]int{}, addresses: map[netip.Addr]string{}}
 	b := &block{
 		line:    p.line,
 		ttl:     defaultTTL,
@@ -209,10 +211,10 @@ func (p *blockParser) names() ([]string, error) {
 	}
 	names := make([]string, 0, len(args))
 	for _, arg := range args {
-		if _, ok := dns.IsDomainName(arg); !ok || strings.Contains(arg, "*") {
-			return nil, p.c.Errf("'%s' is not a domain name (an exact name is expected, without wildcards)", arg)
+		name, err := queryName(arg)
+		if err != nil {
+			return nil, p.c.Err(err.Error())
 		}
-		name := strings.ToLower(dns.Fqdn(arg))
 		for _, n := range names {
 			if n == name {
 				return nil, p.c.Errf("name '%s' is listed twice", name)

@@ -135,7 +135,11 @@ func (s *statusServer) reported() []*Failover {
 func (s *statusServer) serveStatus(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("name")
 	if name != "" {
-		name = strings.ToLower(dns.Fqdn(name))
+		if qname, err := queryName(name); err == nil { // as the Corefile's names
+			name = qname
+		} else {
+			name = strings.ToLower(dns.Fqdn(name))
+		}
 	}
 	doc := buildStatus(s.reported(), s.addr, name, time.Now())
 	if name != "" && len(doc.Names) == 0 {
