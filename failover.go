@@ -144,14 +144,15 @@ func (f *Failover) OnShutdown() error {
 
 // ServeDNS implements plugin.Handler.
 func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if !isAddressQuery(r) {
-		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
-	}
 	// One snapshot for the whole query: the answer is consistent even while
 	// probes publish new health.
-	rw := newRewriter(w, r, f.state.Load())
+	snap := f.state.Load()
+	if !snap.intercepts(r) {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
+	rw := newRewriter(w, r, snap)
 	rcode, err := f.serveNext(ctx, rw, r)
-	rcode, err = rw.finish(rcode, err)
+	rcode, err = rw.finish(rcode, err, f.Next == nil)
 	if rw.applied != nil {
 		countAnswer(metrics.WithServer(ctx), rw.applied)
 		setMetadata(ctx, rw.owner, rw.applied)
@@ -175,23 +176,30 @@ func (f *Failover) serveNext(ctx context.Context, rw *rewriter, r *dns.Msg) (int
 }
 
 // finish sends the response the rest of the chain wrote, or answers a governed
-// name it wrote nothing for.
-func (rw *rewriter) finish(rcode int, err error) (int, error) {
+// name it wrote nothing for. alone tells that there is no rest of the chain.
+func (rw *rewriter) finish(rcode int, err error, alone bool) (int, error) {
 	if rw.written || plugin.ClientWrite(rcode) {
 		// As the server does, failover ignores a failed write: the client
 		// will ask again.
 		rw.flush()
 		return rcode, err
 	}
-	return rw.answerAlone(rcode, err)
+	return rw.answerAlone(rcode, err, alone)
 }
 
 // answerAlone answers a governed name that the rest of the chain wrote nothing
 // for: it left the error answer to the server, or there is no rest of the chain.
-func (rw *rewriter) answerAlone(rcode int, err error) (int, error) {
+func (rw *rewriter) answerAlone(rcode int, err error, alone bool) (int, error) {
 	q := rw.req.Question[0]
-	if rw.snap.lookup(q.Name, q.Qtype) == nil {
-		return rcode, err
+	if !isAddressQuery(rw.req) || rw.snap.lookup(q.Name, q.Qtype) == nil {
+		// Another type of a governed name: with no plugin after failover,
+		// nothing else knows the name, and failover denies the type.
+		// Otherwise the chain's error (a forward that got no answer) may hide
+		// a real record: the server sends it on.
+		if !alone || rw.snap.find(q.Name) == nil {
+			return rcode, err
+		}
+		rcode = dns.RcodeNameError
 	}
 	rw.WriteMsg(new(dns.Msg).SetRcode(rw.req, rcode))
 	rw.flush()

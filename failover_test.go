@@ -132,7 +132,8 @@ func TestAllDownPolicies(t *testing.T) {
 		{"primary", test.Case{Answer: []dns.RR{test.A("app.example.org. 30 IN A 192.0.2.1"), test.A("app.example.org. 30 IN A 192.0.2.2")}}},
 		{"all", test.Case{Answer: []dns.RR{test.A("app.example.org. 30 IN A 192.0.2.1"), test.A("app.example.org. 30 IN A 192.0.2.2"), test.A("app.example.org. 30 IN A 198.51.100.1")}}},
 		{"servfail", test.Case{Rcode: dns.RcodeServerFailure}},
-		{"nodata", test.Case{}},
+		// A NODATA with an SOA: made for the name, as the test's server block has no zone.
+		{"nodata", test.Case{Ns: []dns.RR{test.SOA("app.example.org. 30 IN SOA ns.dns.app.example.org. hostmaster.app.example.org. 1 7200 1800 86400 30")}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.policy, func(t *testing.T) {

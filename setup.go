@@ -64,6 +64,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		if err != nil {
 			return nil, err
 		}
+		b.zones = zones
 		for _, name := range b.names {
 			if line, ok := governedAt[name]; ok {
 				return nil, errAt(c, b.line, "name '%s' is already governed by the failover block at line %d", name, line)

@@ -3,6 +3,7 @@ package failover
 import (
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -10,7 +11,8 @@ import (
 // snapshot is the answer for every governed name under one health state. It is
 // never changed once published, so ServeDNS reads it without a lock.
 type snapshot struct {
-	names map[string]*decision // by lower-case fully qualified name
+	names  map[string]*decision // by lower-case fully qualified name
+	serial uint32               // when it was built, in Unix seconds: the serial of the SOA failover makes
 }
 
 // decision is what a governed name answers, per address family, and how its
@@ -18,6 +20,7 @@ type snapshot struct {
 type decision struct {
 	a, aaaa choice
 	pools   []poolVerdict // by the block's pool index
+	block   *block        // that governs the name: its ttl and zone for negative answers
 }
 
 // choice is the answer for one name and family.
@@ -38,6 +41,23 @@ type choice struct {
 // lookup returns the choice for name and qtype (A or AAAA), or nil when failover
 // does not govern them. It does not allocate, whatever the case of name.
 func (s *snapshot) lookup(name string, qtype uint16) *choice {
+	d := s.find(name)
+	if d == nil {
+		return nil
+	}
+	c := &d.a
+	if qtype == dns.TypeAAAA {
+		c = &d.aaaa
+	}
+	if !c.governed {
+		return nil
+	}
+	return c
+}
+
+// find returns the decision of name, or nil when failover does not govern it.
+// It does not allocate, whatever the case of name.
+func (s *snapshot) find(name string) *decision {
 	d, ok := s.names[name]
 	if !ok {
 		var buf [256]byte // a longer (escaped) name still works, with an allocation
@@ -49,14 +69,7 @@ func (s *snapshot) lookup(name string, qtype uint16) *choice {
 			return nil
 		}
 	}
-	c := &d.a
-	if qtype == dns.TypeAAAA {
-		c = &d.aaaa
-	}
-	if !c.governed {
-		return nil
-	}
-	return c
+	return d
 }
 
 // lowerASCII appends name in lower case to buf, and reports whether that changed anything.
@@ -76,7 +89,7 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 // buildSnapshot decides every name of blocks under the health that healthy
 // reports and the overrides each block reads at this moment.
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
-	s := &snapshot{names: map[string]*decision{}}
+	s := &snapshot{names: map[string]*decision{}, serial: uint32(time.Now().Unix())}
 	for _, b := range blocks {
 		ov := b.overrides.current()
 		var shared *decision // of the names that no pool override sets apart
@@ -101,7 +114,7 @@ func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 
 // decide makes the decision of a name that judge judges.
 func (b *block) decide(judge judge) decision {
-	d := decision{pools: make([]poolVerdict, len(b.pools))}
+	d := decision{pools: make([]poolVerdict, len(b.pools)), block: b}
 	for i := range b.pools {
 		d.pools[i] = b.pools[i].verdict(judge)
 	}
