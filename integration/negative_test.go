@@ -1,0 +1,187 @@
+package integration
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/test"
+	"github.com/miekg/dns"
+)
+
+// negativeZones are the zones of TestNegativeAnswersThroughResolvers: the
+// names governed, the addresses an A query gets, and the SOA owner of their
+// NODATA.
+var negativeZones = []struct {
+	zone, name, soa string
+	primary         string
+}{
+	// The README's forwarding example: the name is nowhere but in failover,
+	// and the upstream denies it with the SOA of example.net.
+	{"example.net.", "db.example.net.", "example.net.", "127.0.20.11"},
+	// A zone served by file that lacks the governed name: its SOA.
+	{"example.org.", "app.example.org.", "example.org.", "127.0.20.21"},
+	// Nothing after failover: the SOA failover makes for the server block's zone.
+	{"example.com.", "app.example.com.", "example.com.", "127.0.20.31"},
+}
+
+// TestNegativeAnswersThroughResolvers puts BIND (a forward zone) and Unbound
+// (a stub zone) in front of CoreDNS, and asks them what browsers and
+// dual-stack clients ask first (HTTPS, AAAA) and other types, then A and
+// AAAA: the other types are NODATA with the zone's SOA, and the name still
+// resolves to the addresses failover answers. Before failover made NODATA, the
+// chain's NXDOMAIN for HTTPS made the resolvers deny the A too.
+func TestNegativeAnswersThroughResolvers(t *testing.T) {
+	backends := startBackends(t, "127.0.20.11", "127.0.20.12", "127.0.20.21", "127.0.20.22", "127.0.20.31", "127.0.20.32")
+	port := backends[0].port
+	dir := t.TempDir()
+
+	// The upstream of the forwarding server, standing in for the README's
+	// 9.9.9.9: example.net without db.
+	netZone := filepath.Join(dir, "db.example.net")
+	writeFile(t, netZone, `$ORIGIN example.net.
+@    3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 600
+@    3600 IN NS  ns.example.net.
+ns   3600 IN A   192.0.2.53
+`)
+	upstream, upstreamAddr, _, err := test.CoreDNSServerAndPorts(fmt.Sprintf("example.net:0 {\n\tbind 127.0.20.2\n\tfile %s\n}\n", netZone))
+	if err != nil {
+		t.Fatalf("could not start the upstream CoreDNS: %v", err)
+	}
+	defer upstream.Stop()
+
+	orgZone := filepath.Join(dir, "db.example.org")
+	writeFile(t, orgZone, `$ORIGIN example.org.
+@    3600 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300
+@    3600 IN NS  ns.example.org.
+ns   3600 IN A   192.0.2.53
+www  3600 IN CNAME app.example.org.
+`)
+	corefile := fmt.Sprintf(`. {
+	bind 127.0.20.1
+	failover db.example.net {
+		primary   127.0.20.11
+		secondary 127.0.20.12
+		check     tcp://:%[1]d
+		interval  2s
+		timeout   1s
+	}
+	forward . %[2]s
+}
+example.org {
+	bind 127.0.20.1
+	file %[3]s
+	failover app.example.org {
+		primary   127.0.20.21
+		secondary 127.0.20.22
+		check     http://:%[1]d/health
+	}
+}
+example.com {
+	bind 127.0.20.1
+	failover app.example.com {
+		primary   127.0.20.31
+		secondary 127.0.20.32
+		check     http://:%[1]d/health
+	}
+}
+`, port, upstreamAddr, orgZone)
+	// One port for the three server blocks, as in production.
+	var inst interface{ Stop() error }
+	var coreAddr string
+	for attempt := 0; inst == nil; attempt++ {
+		coreAddr = fmt.Sprintf("127.0.20.1:%d", freeUDPAndTCPPort(t, "127.0.20.1"))
+		_, p, _ := strings.Cut(coreAddr, ":")
+		i, _, _, err := test.CoreDNSServerAndPorts(strings.ReplaceAll(corefile, " {\n\tbind", ":"+p+" {\n\tbind"))
+		switch {
+		case err == nil:
+			inst = i
+			defer func() {
+				i.Stop()
+				i.ShutdownCallbacks()
+			}()
+		case attempt == 4:
+			t.Fatalf("could not start CoreDNS: %v", err)
+		}
+	}
+	for _, z := range negativeZones {
+		waitAnswerType(t, coreAddr, z.name, dns.TypeA, z.primary, 5*time.Second)
+	}
+
+	var zones []resolverZone
+	for _, z := range negativeZones {
+		zones = append(zones, resolverZone{name: strings.TrimSuffix(z.zone, "."), server: coreAddr})
+	}
+	resolvers := []func() *resolver{
+		func() *resolver { return startNamed(t, zones...) },
+		func() *resolver { return startUnbound(t, "127.0.20.3", zones...) },
+	}
+	for _, start := range resolvers {
+		r := start()
+		t.Run(r.name, func(t *testing.T) {
+			for _, z := range negativeZones {
+				for _, qtype := range []uint16{dns.TypeHTTPS, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX, dns.TypeSVCB} {
+					checkResolverNODATA(t, r, z.name, qtype, z.soa)
+				}
+				checkResolverAddresses(t, r, z.name, z.primary)
+				checkResolverNODATA(t, r, z.name, dns.TypeAAAA, z.soa)
+				checkResolverAddresses(t, r, z.name, z.primary)
+			}
+			// A CNAME to a governed name: HTTPS first, then A through the CNAME.
+			m := r.ask(t, "www.example.org.", dns.TypeHTTPS)
+			if m.Rcode != dns.RcodeSuccess || !slices.ContainsFunc(m.Answer, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME }) {
+				t.Errorf("www.example.org. HTTPS: want NOERROR with the CNAME, got\n%v", m)
+			}
+			checkResolverAddresses(t, r, "www.example.org.", "127.0.20.21")
+		})
+	}
+}
+
+// checkResolverNODATA checks that the resolver answers NOERROR without
+// records for name and qtype, with the SOA of zone in the authority section
+// at a TTL no longer than the block's ttl (the default 30).
+func checkResolverNODATA(t *testing.T, r *resolver, name string, qtype uint16, zone string) {
+	t.Helper()
+	m := r.ask(t, name, qtype)
+	what := fmt.Sprintf("%s: %s %s", r.name, name, dns.TypeToString[qtype])
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+		t.Errorf("%s: want NODATA, got\n%v", what, m)
+		return
+	}
+	if len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA || m.Ns[0].Header().Name != zone || m.Ns[0].Header().Ttl > 30 {
+		t.Errorf("%s: want the SOA of %s at a TTL of at most 30 in the authority section, got\n%v", what, zone, m)
+	}
+}
+
+// checkResolverAddresses checks that the resolver answers name's A with addr alone.
+func checkResolverAddresses(t *testing.T, r *resolver, name, addr string) {
+	t.Helper()
+	m := r.ask(t, name, dns.TypeA)
+	var got []string
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			got = append(got, a.A.String())
+		}
+	}
+	if m.Rcode != dns.RcodeSuccess || !slices.Equal(got, []string{addr}) {
+		t.Errorf("%s: %s A: want %s, got\n%v", r.name, name, addr, m)
+	}
+}
+
+// waitAnswerType polls server until name's qtype answers want.
+func waitAnswerType(t *testing.T, server, name string, qtype uint16, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var got string
+	var err error
+	for time.Now().Before(deadline) {
+		if got, err = lookup(server, name, qtype); err == nil && got == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s %s did not answer %q within %v: last answer %q, error %v", name, dns.TypeToString[qtype], want, within, got, err)
+}
