@@ -26,6 +26,7 @@ type block struct {
 	status      string          // the address of its status endpoint; "" for none
 
 	zones          plugin.Zones // of its server block: the owner of the SOA failover makes
+	serial         uint32       // of that SOA: when the configuration was loaded, in Unix seconds
 	referralWarned sync.Map     // names whose referral was warned about, once each
 }
 

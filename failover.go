@@ -196,7 +196,7 @@ func (rw *rewriter) answerAlone(rcode int, err error, alone bool) (int, error) {
 		// nothing else knows the name, and failover denies the type.
 		// Otherwise the chain's error (a forward that got no answer) may hide
 		// a real record: the server sends it on.
-		if !alone || rw.snap.find(q.Name) == nil {
+		if !alone || rw.snap.exists(q.Name) == nil {
 			return rcode, err
 		}
 		rcode = dns.RcodeNameError

@@ -5,8 +5,8 @@ import "github.com/miekg/dns"
 // intercepts reports whether failover must see the response to r: every A
 // and AAAA query (its CNAME chain may lead to a governed name), every query
 // of a type whose answers carry the addresses of other names in the
-// additional section, and any query for a governed name (its other types are
-// NODATA). Every other query of a name failover does not govern passes
+// additional section, and any query for a governed name or a name above it
+// (their other types are NODATA). Every other query of a name failover does not govern passes
 // through without an allocation.
 func (s *snapshot) intercepts(r *dns.Msg) bool {
 	if r.Opcode != dns.OpcodeQuery || len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
@@ -18,6 +18,6 @@ func (s *snapshot) intercepts(r *dns.Msg) bool {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		return false // a zone transfer is the zone as it is
 	default:
-		return s.find(q.Name) != nil
+		return s.exists(q.Name) != nil
 	}
 }

@@ -16,7 +16,7 @@ import (
 // all, or discards it.
 
 // settleNegative makes res a NODATA with an SOA when it denies a name that
-// failover governs: the rest of the chain said NXDOMAIN for it, or NOERROR with
+// failover governs, or one above it (ent.go): the rest of the chain said NXDOMAIN for it, or NOERROR with
 // neither records nor SOA, or failover itself removed its addresses (decided
 // is a choice without addresses, all_down nodata). The chain's real records of
 // the name and its own NODATA are kept, and so is every answer about another
@@ -31,7 +31,7 @@ func settleNegative(req, res *dns.Msg, snap *snapshot, decided *choice) *dns.Msg
 		return res
 	}
 	name := deniedName(q, res.Answer)
-	d := snap.find(name)
+	d := snap.exists(name)
 	if d == nil {
 		return res
 	}
@@ -48,7 +48,7 @@ func settleNegative(req, res *dns.Msg, snap *snapshot, decided *choice) *dns.Msg
 	// The chain's proof of non-existence (NSEC, NSEC3 and their signatures)
 	// no longer holds; a validator will not trust the answer either way.
 	res.AuthenticatedData = false
-	res.Ns = []dns.RR{negativeSOA(res.Ns, d, name, snap.serial)}
+	res.Ns = []dns.RR{negativeSOA(res.Ns, d, name)}
 	return res
 }
 
@@ -91,7 +91,7 @@ func soaOf(ns []dns.RR, name string) *dns.SOA {
 // section 5), is the SOA minimum bounded by the block's ttl: a name whose
 // answer can change with health is not denied for longer than its addresses
 // are cached.
-func negativeSOA(ns []dns.RR, d *decision, name string, serial uint32) *dns.SOA {
+func negativeSOA(ns []dns.RR, d *decision, name string) *dns.SOA {
 	ttl := d.block.ttl
 	if soa := soaOf(ns, name); soa != nil {
 		cp := *soa // the chain's record may be shared by a cache or a zone
@@ -103,7 +103,7 @@ func negativeSOA(ns []dns.RR, d *decision, name string, serial uint32) *dns.SOA 
 		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
 		Ns:      dnsutil.Join("ns.dns", zone),
 		Mbox:    dnsutil.Join("hostmaster", zone),
-		Serial:  serial,
+		Serial:  d.block.serial,
 		Refresh: 7200, // as the SOA that kubernetes and etcd make
 		Retry:   1800,
 		Expire:  86400,

@@ -202,8 +202,8 @@ func TestSynthesizedSOA(t *testing.T) {
 		checkNODATA(t, serve(t, f, "app.example.org.", dns.TypeHTTPS), tc.wantSOA)
 		checkNODATA(t, serve(t, f, "v4.example.org.", dns.TypeAAAA), strings.ReplaceAll(tc.wantSOA, "app.", "v4."))
 		m := serve(t, f, "app.example.org.", dns.TypeHTTPS)
-		if serial := m.Ns[0].(*dns.SOA).Serial; serial != f.state.Load().serial || serial == 0 {
-			t.Errorf("serial %d, want the snapshot's %d", serial, f.state.Load().serial)
+		if serial := m.Ns[0].(*dns.SOA).Serial; serial != f.blocks[0].serial || serial == 0 {
+			t.Errorf("serial %d, want the time the configuration was loaded, %d", serial, f.blocks[0].serial)
 		}
 	}
 }
@@ -411,4 +411,28 @@ func TestCNAMELoopKeepsLinks(t *testing.T) {
 			t.Errorf("%s: %v\n%v", tc.qname, err, m.Answer)
 		}
 	}
+}
+
+// TestEmptyNonTerminalsExist checks the names between a governed name and its
+// zone: NODATA for every type, where the chain said NXDOMAIN.
+func TestEmptyNonTerminalsExist(t *testing.T) {
+	const blocks = `failover app.eu.west.example.org {
+		primary   192.0.2.1
+		check     tcp://:80
+	}`
+	f := newZoneFailover(t, []string{"example.org"}, blocks, nxdomain)
+	for _, name := range []string{"eu.west.example.org.", "West.Example.org."} {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeNS} {
+			checkNODATA(t, serve(t, f, name, qtype), "example.org. 30 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300")
+		}
+	}
+	// Not the zone's apex, nor a name beside or below.
+	for _, name := range []string{"example.org.", "other.west.example.org.", "x.app.eu.west.example.org."} {
+		if m := serve(t, f, name, dns.TypeTXT); m.Rcode != dns.RcodeNameError {
+			t.Errorf("%s TXT: %s, want the chain's NXDOMAIN", name, dns.RcodeToString[m.Rcode])
+		}
+	}
+	// With no plugin after failover, too.
+	f = newZoneFailover(t, []string{"example.org"}, blocks, nil)
+	checkNODATA(t, serve(t, f, "west.example.org.", dns.TypeTXT), "example.org. 30 IN SOA ns.dns.example.org. hostmaster.example.org. 1 7200 1800 86400 30")
 }

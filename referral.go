@@ -21,7 +21,7 @@ func referredName(req, res *dns.Msg, snap *snapshot) (string, *decision) {
 		return "", nil
 	}
 	name := deniedName(req.Question[0], res.Answer)
-	d := snap.find(name)
+	d := snap.exists(name)
 	if d == nil || owns(res.Answer, name) {
 		return "", nil
 	}

@@ -3,7 +3,6 @@ package failover
 import (
 	"net"
 	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -11,8 +10,8 @@ import (
 // snapshot is the answer for every governed name under one health state. It is
 // never changed once published, so ServeDNS reads it without a lock.
 type snapshot struct {
-	names  map[string]*decision // by lower-case fully qualified name
-	serial uint32               // when it was built, in Unix seconds: the serial of the SOA failover makes
+	names     map[string]*decision // by lower-case fully qualified name
+	ancestors map[string]*decision // the names between them and their zones: see ent.go
 }
 
 // decision is what a governed name answers, per address family, and how its
@@ -57,15 +56,18 @@ func (s *snapshot) lookup(name string, qtype uint16) *choice {
 
 // find returns the decision of name, or nil when failover does not govern it.
 // It does not allocate, whatever the case of name.
-func (s *snapshot) find(name string) *decision {
-	d, ok := s.names[name]
+func (s *snapshot) find(name string) *decision { return findFold(s.names, name) }
+
+// findFold returns m's decision for name in lower case, or nil.
+func findFold(m map[string]*decision, name string) *decision {
+	d, ok := m[name]
 	if !ok {
 		var buf [256]byte // a longer (escaped) name still works, with an allocation
 		lower, changed := lowerASCII(buf[:0], name)
 		if !changed {
 			return nil
 		}
-		if d, ok = s.names[string(lower)]; !ok { // the conversion in a map index does not allocate
+		if d, ok = m[string(lower)]; !ok { // the conversion in a map index does not allocate
 			return nil
 		}
 	}
@@ -89,7 +91,7 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 // buildSnapshot decides every name of blocks under the health that healthy
 // reports and the overrides each block reads at this moment.
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
-	s := &snapshot{names: map[string]*decision{}, serial: uint32(time.Now().Unix())}
+	s := &snapshot{names: map[string]*decision{}}
 	for _, b := range blocks {
 		ov := b.overrides.current()
 		var shared *decision // of the names that no pool override sets apart
@@ -109,6 +111,7 @@ func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 			s.names[name] = &d
 		}
 	}
+	s.ancestors = ancestorsOf(blocks, s.names)
 	return s
 }
 

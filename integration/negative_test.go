@@ -35,7 +35,7 @@ var negativeZones = []struct {
 // resolves to the addresses failover answers. Before failover made NODATA, the
 // chain's NXDOMAIN for HTTPS made the resolvers deny the A too.
 func TestNegativeAnswersThroughResolvers(t *testing.T) {
-	backends := startBackends(t, "127.0.20.11", "127.0.20.12", "127.0.20.21", "127.0.20.22", "127.0.20.31", "127.0.20.32")
+	backends := startBackends(t, "127.0.20.11", "127.0.20.12", "127.0.20.21", "127.0.20.22", "127.0.20.23", "127.0.20.31", "127.0.20.32")
 	port := backends[0].port
 	dir := t.TempDir()
 
@@ -79,6 +79,10 @@ example.org {
 		secondary 127.0.20.22
 		check     http://:%[1]d/health
 	}
+	failover app.eu.example.org {
+		primary   127.0.20.23
+		check     http://:%[1]d/health
+	}
 }
 example.com {
 	bind 127.0.20.1
@@ -110,6 +114,7 @@ example.com {
 	for _, z := range negativeZones {
 		waitAnswerType(t, coreAddr, z.name, dns.TypeA, z.primary, 5*time.Second)
 	}
+	waitAnswerType(t, coreAddr, "app.eu.example.org.", dns.TypeA, "127.0.20.23", 5*time.Second)
 
 	var zones []resolverZone
 	for _, z := range negativeZones {
@@ -136,6 +141,12 @@ example.com {
 				t.Errorf("www.example.org. HTTPS: want NOERROR with the CNAME, got\n%v", m)
 			}
 			checkResolverAddresses(t, r, "www.example.org.", "127.0.20.21")
+			// The empty non-terminal above a governed name exists: what a
+			// resolver that minimises its queries asks first.
+			for _, qtype := range []uint16{dns.TypeTXT, dns.TypeA, dns.TypeNS} {
+				checkResolverNODATA(t, r, "eu.example.org.", qtype, "example.org.")
+			}
+			checkResolverAddresses(t, r, "app.eu.example.org.", "127.0.20.23")
 		})
 	}
 }
