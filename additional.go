@@ -17,17 +17,28 @@ import (
 // failover answers for them; when it answers none (all_down nodata or
 // servfail), they are dropped. Signatures over them go too. Sections without
 // such records are kept as they are, without an allocation.
+//
+// The hints of SVCB and HTTPS records (hints.go) are rewritten likewise.
 func rewriteAdditional(req, res *dns.Msg, snap *snapshot) *dns.Msg {
-	res.Extra = governedAddresses(res.Extra, snap)
-	if req.Question[0].Qtype == dns.TypeANY {
-		res.Answer = governedAddresses(res.Answer, snap)
+	var changed [4]bool
+	res.Extra, changed[0] = governedAddresses(res.Extra, snap)
+	res.Extra, changed[1] = rewriteHints(res.Extra, snap)
+	switch req.Question[0].Qtype {
+	case dns.TypeANY:
+		res.Answer, changed[2] = governedAddresses(res.Answer, snap)
+		res.Answer, changed[3] = rewriteHints(res.Answer, snap)
+	case dns.TypeSVCB, dns.TypeHTTPS:
+		res.Answer, changed[3] = rewriteHints(res.Answer, snap)
+	}
+	if changed != [4]bool{} {
+		res.AuthenticatedData = false // records failover made carry no signature
 	}
 	return res
 }
 
 // governedAddresses returns section with the address records of governed
-// names rewritten, or section itself when it has none.
-func governedAddresses(section []dns.RR, snap *snapshot) []dns.RR {
+// names rewritten, or section itself, and false, when it has none.
+func governedAddresses(section []dns.RR, snap *snapshot) ([]dns.RR, bool) {
 	first := -1
 	for i, rr := range section {
 		if governedAddress(rr, snap) != nil {
@@ -36,7 +47,7 @@ func governedAddresses(section []dns.RR, snap *snapshot) []dns.RR {
 		}
 	}
 	if first < 0 {
-		return section
+		return section, false
 	}
 	out := make([]dns.RR, first, len(section)+4)
 	copy(out, section[:first])
@@ -61,7 +72,7 @@ func governedAddresses(section []dns.RR, snap *snapshot) []dns.RR {
 			}
 		}
 	}
-	return out
+	return out, true
 }
 
 // governedAddress returns failover's choice for rr when rr is an A or AAAA
