@@ -9,8 +9,9 @@ import (
 // A governed name at or below a zone cut belongs to the delegated zone, not to
 // the zone of the rest of the chain: a resolver must follow the referral and
 // ask the delegated servers, and an authoritative answer from failover there
-// would contradict them. The referral goes on untouched, and failover warns
-// once per name that it does not answer for it.
+// would contradict them. The referral goes on as it is (but for the glue of
+// governed names, see additional.go), and failover warns once per name that
+// it does not answer for it.
 
 // referredName returns the name that res refers to another server for, when
 // res is a referral for a name failover governs: NOERROR, not authoritative,

@@ -11,7 +11,7 @@ import (
 // the addresses of a governed name replaced (rewriteAddresses), a denied
 // governed name made a NODATA with an SOA (settleNegative), the addresses of
 // governed names in the additional section rewritten (rewriteAdditional). A
-// referral for a governed name goes on untouched.
+// referral for a governed name goes on as a referral: only its glue may change.
 //
 // As loadbalance and minimal do, rewrite changes the fields of res itself: the
 // message is the response of this query alone. The records and the section
@@ -23,8 +23,9 @@ func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 		return res, "", nil
 	}
 	if name, d := referredName(req, res, snap); d != nil {
+		// Its glue is an additional section like any other.
 		d.block.warnReferral(name)
-		return res, "", nil
+		return rewriteAdditional(req, res, snap), "", nil
 	}
 	out, owner, c := rewriteAddresses(req, res, snap)
 	out = settleNegative(req, out, snap, c)

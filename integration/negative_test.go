@@ -196,3 +196,80 @@ func waitAnswerType(t *testing.T, server, name string, qtype uint16, want string
 	}
 	t.Fatalf("%s %s did not answer %q within %v: last answer %q, error %v", name, dns.TypeToString[qtype], want, within, got, err)
 }
+
+// TestFileResponsesRewritten checks the shapes of file's responses that
+// failover acts on: the addresses of an MX target and of the zone's name
+// server in the additional section follow failover's choice, and a governed
+// name below a zone cut gets file's referral, not an answer. (file gives glue
+// only for names below the cut, which failover cannot answer for: glue is in
+// TestAdditionalSection.)
+func TestFileResponsesRewritten(t *testing.T) {
+	backends := startBackends(t, "127.0.20.41", "127.0.20.42", "127.0.20.43")
+	zone := filepath.Join(t.TempDir(), "db.example.org")
+	writeFile(t, zone, `$ORIGIN example.org.
+@    3600 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300
+@    3600 IN NS  ns.example.org.
+@    3600 IN MX  10 mx.example.org.
+ns   3600 IN A   192.0.2.53
+mx   3600 IN A   192.0.2.25
+sub  3600 IN NS  ns1.example.org.
+ns1  3600 IN A   192.0.2.54
+`)
+	inst, udp, _, err := test.CoreDNSServerAndPorts(fmt.Sprintf(`example.org:0 {
+	bind 127.0.20.1
+	file %s
+	failover mx.example.org {
+		primary 127.0.20.41
+		check   http://:%[2]d/health
+	}
+	failover ns.example.org {
+		primary 127.0.20.42
+		check   http://:%[2]d/health
+	}
+	failover app.sub.example.org {
+		primary 127.0.20.43
+		check   http://:%[2]d/health
+	}
+}
+`, zone, backends[0].port))
+	if err != nil {
+		t.Fatalf("could not start CoreDNS: %v", err)
+	}
+	defer func() {
+		inst.Stop()
+		inst.ShutdownCallbacks()
+	}()
+	waitAnswerType(t, udp, "mx.example.org.", dns.TypeA, "127.0.20.41", 5*time.Second)
+
+	extraA := func(m *dns.Msg) []string {
+		var got []string
+		for _, rr := range m.Extra {
+			if a, ok := rr.(*dns.A); ok {
+				got = append(got, a.Hdr.Name+" "+a.A.String())
+			}
+		}
+		return got
+	}
+	ask := func(name string, qtype uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		res, err := dns.Exchange(m, udp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	if m := ask("example.org.", dns.TypeMX); !slices.Equal(extraA(m), []string{"mx.example.org. 127.0.20.41"}) {
+		t.Errorf("MX: additional addresses %v, want failover's for mx.example.org.\n%v", extraA(m), m)
+	}
+	if m := ask("example.org.", dns.TypeNS); !slices.Equal(extraA(m), []string{"ns.example.org. 127.0.20.42"}) {
+		t.Errorf("NS: additional addresses %v, want failover's for ns.example.org.\n%v", extraA(m), m)
+	}
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeTXT} {
+		m := ask("app.sub.example.org.", qtype)
+		if m.Rcode != dns.RcodeSuccess || m.Authoritative || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeNS {
+			t.Errorf("app.sub.example.org. %s below the zone cut: want file's referral, got\n%v", dns.TypeToString[qtype], m)
+		}
+	}
+}
