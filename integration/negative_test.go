@@ -35,7 +35,7 @@ var negativeZones = []struct {
 // resolves to the addresses failover answers. Before failover made NODATA, the
 // chain's NXDOMAIN for HTTPS made the resolvers deny the A too.
 func TestNegativeAnswersThroughResolvers(t *testing.T) {
-	backends := startBackends(t, "127.0.20.11", "127.0.20.12", "127.0.20.21", "127.0.20.22", "127.0.20.23", "127.0.20.31", "127.0.20.32")
+	backends := startBackends(t, "127.0.20.11", "127.0.20.12", "127.0.20.21", "127.0.20.22", "127.0.20.23", "127.0.20.24", "127.0.20.31", "127.0.20.32")
 	port := backends[0].port
 	dir := t.TempDir()
 
@@ -59,6 +59,7 @@ ns   3600 IN A   192.0.2.53
 @    3600 IN NS  ns.example.org.
 ns   3600 IN A   192.0.2.53
 www  3600 IN CNAME app.example.org.
+www2 3600 IN CNAME app2.example.org.
 `)
 	corefile := fmt.Sprintf(`. {
 	bind 127.0.20.1
@@ -77,6 +78,10 @@ example.org {
 	failover app.example.org {
 		primary   127.0.20.21
 		secondary 127.0.20.22
+		check     http://:%[1]d/health
+	}
+	failover app2.example.org {
+		primary   127.0.20.24
 		check     http://:%[1]d/health
 	}
 	failover app.eu.example.org {
@@ -115,6 +120,7 @@ example.com {
 		waitAnswerType(t, coreAddr, z.name, dns.TypeA, z.primary, 5*time.Second)
 	}
 	waitAnswerType(t, coreAddr, "app.eu.example.org.", dns.TypeA, "127.0.20.23", 5*time.Second)
+	waitAnswerType(t, coreAddr, "app2.example.org.", dns.TypeA, "127.0.20.24", 5*time.Second)
 
 	var zones []resolverZone
 	for _, z := range negativeZones {
@@ -141,6 +147,17 @@ example.com {
 				t.Errorf("www.example.org. HTTPS: want NOERROR with the CNAME, got\n%v", m)
 			}
 			checkResolverAddresses(t, r, "www.example.org.", "127.0.20.21")
+			// A CNAME to a governed name asked a type failover does not
+			// see for names it does not govern: CoreDNS says NXDOMAIN for
+			// the chain, but the resolvers ask the target again, and get
+			// failover's NODATA.
+			for _, qtype := range []uint16{dns.TypeTXT, dns.TypeCAA} {
+				if m := r.ask(t, "www2.example.org.", qtype); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+					t.Errorf("%s: www2.example.org. %s: want NOERROR with the CNAME alone, got\n%v", r.name, dns.TypeToString[qtype], m)
+				}
+			}
+			checkResolverAddresses(t, r, "www2.example.org.", "127.0.20.24")
+			checkResolverAddresses(t, r, "app2.example.org.", "127.0.20.24")
 			// The empty non-terminal above a governed name exists: what a
 			// resolver that minimises its queries asks first.
 			for _, qtype := range []uint16{dns.TypeTXT, dns.TypeA, dns.TypeNS} {
