@@ -61,7 +61,9 @@ ns   3600 IN A   192.0.2.53
 www  3600 IN CNAME app.example.org.
 www2 3600 IN CNAME app2.example.org.
 `)
-	corefile := fmt.Sprintf(`. {
+	// One port for the three server blocks, as in production.
+	corefile := func(dnsPort int) string {
+		return fmt.Sprintf(`.:%[4]d {
 	bind 127.0.20.1
 	failover db.example.net {
 		primary   127.0.20.11
@@ -72,7 +74,7 @@ www2 3600 IN CNAME app2.example.org.
 	}
 	forward . %[2]s
 }
-example.org {
+example.org:%[4]d {
 	bind 127.0.20.1
 	file %[3]s
 	failover app.example.org {
@@ -89,7 +91,7 @@ example.org {
 		check     http://:%[1]d/health
 	}
 }
-example.com {
+example.com:%[4]d {
 	bind 127.0.20.1
 	failover app.example.com {
 		primary   127.0.20.31
@@ -97,14 +99,14 @@ example.com {
 		check     http://:%[1]d/health
 	}
 }
-`, port, upstreamAddr, orgZone)
-	// One port for the three server blocks, as in production.
+`, port, upstreamAddr, orgZone, dnsPort)
+	}
 	var inst interface{ Stop() error }
 	var coreAddr string
 	for attempt := 0; inst == nil; attempt++ {
-		coreAddr = fmt.Sprintf("127.0.20.1:%d", freeUDPAndTCPPort(t, "127.0.20.1"))
-		_, p, _ := strings.Cut(coreAddr, ":")
-		i, _, _, err := test.CoreDNSServerAndPorts(strings.ReplaceAll(corefile, " {\n\tbind", ":"+p+" {\n\tbind"))
+		dnsPort := freeUDPAndTCPPort(t, "127.0.20.1")
+		coreAddr = fmt.Sprintf("127.0.20.1:%d", dnsPort)
+		i, _, _, err := test.CoreDNSServerAndPorts(corefile(dnsPort))
 		switch {
 		case err == nil:
 			inst = i
