@@ -86,19 +86,22 @@ func soaOf(ns []dns.RR, name string) *dns.SOA {
 }
 
 // negativeSOA returns the SOA of a NODATA that failover makes for name: a
-// copy of the zone's from the rest of the chain, else one made for the zone of
-// the server block. Its TTL, which resolvers cache the NODATA for (RFC 2308,
-// section 5), is the SOA minimum bounded by the block's ttl: a name whose
-// answer can change with health is not denied for longer than its addresses
-// are cached.
+// copy of the zone's from the rest of the chain when it is the server block's
+// zone or one below it, else one made for the zone of the server block (see
+// soaOwner). Its TTL, which resolvers cache the NODATA for (RFC 2308, section
+// 5), is the SOA minimum bounded by the block's ttl: a name whose answer can
+// change with health is not denied for longer than its addresses are cached.
 func negativeSOA(ns []dns.RR, d *decision, name string) *dns.SOA {
+	zone := d.block.soaOwner(name)
 	ttl := d.block.ttl
 	if soa := soaOf(ns, name); soa != nil {
-		cp := *soa // the chain's record may be shared by a cache or a zone
-		cp.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl, ttl)
-		return &cp
+		ttl = min(soa.Hdr.Ttl, soa.Minttl, ttl)
+		if dns.IsSubDomain(zone, soa.Hdr.Name) {
+			cp := *soa // the chain's record may be shared by a cache or a zone
+			cp.Hdr.Ttl = ttl
+			return &cp
+		}
 	}
-	zone := d.block.soaOwner(name)
 	return &dns.SOA{
 		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
 		Ns:      dnsutil.Join("ns.dns", zone),
@@ -111,12 +114,16 @@ func negativeSOA(ns []dns.RR, d *decision, name string) *dns.SOA {
 	}
 }
 
-// soaOwner is the owner of the SOA made for name: the most specific zone of
-// the server block that holds it. A root server block (a forwarding server)
-// is authoritative for no zone but failover's names: each is its own zone
-// there. Its parent would be a lie (example.net. is not CoreDNS's), and is
-// outside a stub or forward zone that a resolver sets up for the name alone,
-// where it would be discarded.
+// soaOwner is the owner of the SOA of a NODATA for name: the most specific
+// zone of the server block that holds it.
+//
+// A root server block (a forwarding server) is authoritative for no zone but
+// failover's names: there each name is its own zone. The SOA that its
+// upstream gives (example.net's, from a public resolver) is not CoreDNS's,
+// and a resolver discards an SOA above the zone it forwards or stubs to
+// CoreDNS: BIND 9.18 with a forward zone for the name alone answers SERVFAIL,
+// Unbound's stub zone drops the SOA. An SOA owned by the name is inside every
+// such zone.
 func (b *block) soaOwner(name string) string {
 	zone := b.zones.Matches(name)
 	if zone == "" || zone == "." {

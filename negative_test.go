@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
@@ -28,20 +27,6 @@ var nxdomain = plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, 
 	w.WriteMsg(m)
 	return dns.RcodeNameError, nil
 })
-
-// newZoneFailover is newTestFailover in a server block for zones.
-func newZoneFailover(t *testing.T, zones []string, corefile string, next plugin.Handler, down ...string) *Failover {
-	t.Helper()
-	c := caddy.NewTestController("dns", corefile)
-	c.ServerBlockKeys = zones
-	f, err := parse(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Next = next
-	f.state.Store(buildSnapshot(f.blocks, func(m member) bool { return !slices.Contains(down, m.addr.String()) }))
-	return f
-}
 
 // checkNODATA checks that m is a NODATA: NOERROR, authoritative, no answer
 // but the CNAMEs in cnames, and the SOA want alone in the authority section,
@@ -357,4 +342,40 @@ func TestEmptyNonTerminalsExist(t *testing.T) {
 	// With no plugin after failover, too.
 	f = newZoneFailover(t, []string{"example.org"}, blocks, nil)
 	checkNODATA(t, serve(t, f, "west.example.org.", dns.TypeTXT), "example.org. 30 IN SOA ns.dns.example.org. hostmaster.example.org. 1 7200 1800 86400 30")
+}
+
+// TestChainSOAOutsideZone checks that a chain's SOA above the zone failover
+// answers the name in is replaced by one made for that zone, at the chain's
+// negative TTL if lower: in a root server block, the name's own.
+func TestChainSOAOutsideZone(t *testing.T) {
+	deny := func(soa string) plugin.Handler {
+		return plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+			m := new(dns.Msg)
+			m.SetRcode(r, dns.RcodeNameError)
+			m.Ns = []dns.RR{test.SOA(soa)}
+			w.WriteMsg(m)
+			return dns.RcodeNameError, nil
+		})
+	}
+	tests := []struct {
+		name    string
+		zones   []string
+		chain   string
+		wantSOA string
+	}{
+		{"forwarding server, the upstream's zone", []string{"."}, zoneSOA,
+			"app.example.org. 30 IN SOA ns.dns.app.example.org. hostmaster.app.example.org. 1 7200 1800 86400 30"},
+		{"forwarding server, a lower negative TTL", []string{"."}, "example.org. 3600 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 10",
+			"app.example.org. 10 IN SOA ns.dns.app.example.org. hostmaster.app.example.org. 1 7200 1800 86400 10"},
+		{"SOA above the server block's zone", []string{"example.org"}, "org. 3600 IN SOA ns.org. admin.org. 1 7200 3600 1209600 300",
+			"example.org. 30 IN SOA ns.dns.example.org. hostmaster.example.org. 1 7200 1800 86400 30"},
+		{"SOA of a zone below the server block's", []string{"org"}, zoneSOA,
+			"example.org. 30 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newZoneFailover(t, tc.zones, testBlocks, deny(tc.chain))
+			checkNODATA(t, serve(t, f, "app.example.org.", dns.TypeHTTPS), tc.wantSOA)
+		})
+	}
 }

@@ -13,15 +13,17 @@ import (
 )
 
 // negativeZones are the zones of TestNegativeAnswersThroughResolvers: the
-// names governed, the addresses an A query gets, and the SOA owner of their
-// NODATA.
+// zone the resolvers send to CoreDNS, the name governed, the SOA owner of its
+// NODATA, and the address an A query gets.
 var negativeZones = []struct {
 	zone, name, soa string
 	primary         string
 }{
 	// The README's forwarding example: the name is nowhere but in failover,
-	// and the upstream denies it with the SOA of example.net.
-	{"example.net.", "db.example.net.", "example.net.", "127.0.20.11"},
+	// and the upstream denies it with the SOA of example.net. The resolvers
+	// send CoreDNS the name alone, and would reject that SOA (BIND answers
+	// SERVFAIL, Unbound drops it): the SOA is the name's own.
+	{"db.example.net.", "db.example.net.", "db.example.net.", "127.0.20.11"},
 	// A zone served by file that lacks the governed name: its SOA.
 	{"example.org.", "app.example.org.", "example.org.", "127.0.20.21"},
 	// Nothing after failover: the SOA failover makes for the server block's zone.
