@@ -74,22 +74,30 @@ func BenchmarkServeDNS(b *testing.B) {
 		name    string
 		handler func(b *testing.B) plugin.Handler
 		qname   string
+		qtype   uint16 // A when 0
 	}{
-		{"baseline: pass-through plugin", func(*testing.B) plugin.Handler { return passThrough }, "other.example.org."},
-		{"not governed", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "other.example.org."},
-		{"not governed, mixed case", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "Other.Example.org."},
-		{"yardstick: loadbalance rewriting hosts", func(b *testing.B) plugin.Handler { return loadbalanceOver(b, hostsLike) }, "app.example.org."},
-		{"governed, primary healthy, rewriting hosts", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "app.example.org."},
+		{"baseline: pass-through plugin", func(*testing.B) plugin.Handler { return passThrough }, "other.example.org.", 0},
+		{"not governed", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "other.example.org.", 0},
+		{"not governed, mixed case", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "Other.Example.org.", 0},
+		{"yardstick: loadbalance rewriting hosts", func(b *testing.B) plugin.Handler { return loadbalanceOver(b, hostsLike) }, "app.example.org.", 0},
+		{"governed, primary healthy, rewriting hosts", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "app.example.org.", 0},
 		{"governed, failed over, rewriting hosts", func(b *testing.B) plugin.Handler {
 			return newFailover(b, hostsLike, "192.0.2.1", "192.0.2.2")
-		}, "app.example.org."},
-		{"governed, answered by failover alone", func(b *testing.B) plugin.Handler { return newFailover(b, nil) }, "app.example.org."},
+		}, "app.example.org.", 0},
+		{"governed, answered by failover alone", func(b *testing.B) plugin.Handler { return newFailover(b, nil) }, "app.example.org.", 0},
+		{"not governed, TXT", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "other.example.org.", dns.TypeTXT},
+		{"not governed, MX (additional section checked)", func(b *testing.B) plugin.Handler { return newFailover(b, hostsLike) }, "other.example.org.", dns.TypeMX},
+		{"governed, TXT denied: NODATA made", func(b *testing.B) plugin.Handler { return newFailover(b, nil) }, "app.example.org.", dns.TypeTXT},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			h := tc.handler(b)
 			req := new(dns.Msg)
-			req.SetQuestion(tc.qname, dns.TypeA)
+			qtype := tc.qtype
+			if qtype == 0 {
+				qtype = dns.TypeA
+			}
+			req.SetQuestion(tc.qname, qtype)
 			w := &test.ResponseWriter{}
 			ctx := context.Background()
 			b.ReportAllocs()

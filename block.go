@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
 
 	"github.com/failover-dns/failover/healthcheck"
 )
@@ -21,6 +24,10 @@ type block struct {
 	insecureTLS bool            // tls_insecure_skip_verify: warned about at startup
 	overrides   *overrideSource // the override file it reads; nil for none
 	status      string          // the address of its status endpoint; "" for none
+
+	zones          plugin.Zones // of its server block: the owner of the SOA failover makes
+	serial         uint32       // of that SOA: when the configuration was loaded, in Unix seconds
+	referralWarned sync.Map     // names whose referral was warned about, once each
 }
 
 // pool is an ordered set of endpoints.

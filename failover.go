@@ -143,14 +143,15 @@ func (f *Failover) OnShutdown() error {
 
 // ServeDNS implements plugin.Handler.
 func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if !isAddressQuery(r) {
-		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
-	}
 	// One snapshot for the whole query: the answer is consistent even while
 	// probes publish new health.
-	rw := newRewriter(ctx, w, r, f.state.Load())
+	snap := f.state.Load()
+	if !snap.intercepts(r) {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
+	rw := newRewriter(ctx, w, r, snap)
 	rcode, err := f.serveNext(ctx, rw, r)
-	return rw.finish(rcode, err)
+	return rw.finish(rcode, err, f.Next == nil)
 }
 
 // serveNext hands the query to the next plugin through rw. It is
@@ -166,8 +167,9 @@ func (f *Failover) serveNext(ctx context.Context, rw *rewriter, r *dns.Msg) (int
 }
 
 // finish sends the response the rest of the chain wrote, or answers a governed
-// name it wrote nothing for. From then on, writes go out at once.
-func (rw *rewriter) finish(rcode int, err error) (int, error) {
+// name it wrote nothing for; alone tells that there is no rest of the chain.
+// From then on, writes go out at once.
+func (rw *rewriter) finish(rcode int, err error, alone bool) (int, error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.written || plugin.ClientWrite(rcode) {
@@ -177,7 +179,7 @@ func (rw *rewriter) finish(rcode int, err error) (int, error) {
 		rw.done = true
 		return rcode, err
 	}
-	rcode, err = rw.answerAlone(rcode, err)
+	rcode, err = rw.answerAlone(rcode, err, alone)
 	rw.done = true
 	return rcode, err
 }
@@ -185,10 +187,17 @@ func (rw *rewriter) finish(rcode int, err error) (int, error) {
 // answerAlone answers a governed name that the rest of the chain wrote nothing
 // for: it left the error answer to the server, or there is no rest of the
 // chain. Called with mu held.
-func (rw *rewriter) answerAlone(rcode int, err error) (int, error) {
+func (rw *rewriter) answerAlone(rcode int, err error, alone bool) (int, error) {
 	q := rw.req.Question[0]
-	if rw.snap.lookup(q.Name, q.Qtype) == nil {
-		return rcode, err
+	if !isAddressQuery(rw.req) || rw.snap.lookup(q.Name, q.Qtype) == nil {
+		// Another type of a governed name: with no plugin after failover,
+		// nothing else knows the name, and failover denies the type.
+		// Otherwise the chain's error (a forward that got no answer) may hide
+		// a real record: the server sends it on.
+		if !alone || rw.snap.exists(q.Name) == nil {
+			return rcode, err
+		}
+		rcode = dns.RcodeNameError
 	}
 	rw.held = new(dns.Msg).SetRcode(rw.req, rcode)
 	rw.written = true

@@ -36,10 +36,20 @@ failover mixed.example.org {
 }
 `
 
-// newTestFailover returns failover over next, with the named addresses down.
+// newTestFailover returns failover over next, in a server block for
+// example.org, with the named addresses down.
 func newTestFailover(t *testing.T, corefile string, next plugin.Handler, down ...string) *Failover {
 	t.Helper()
-	f, err := parse(caddy.NewTestController("dns", corefile))
+	return newZoneFailover(t, []string{"example.org"}, corefile, next, down...)
+}
+
+// newZoneFailover returns failover over next in a server block for zones,
+// with the named addresses down.
+func newZoneFailover(t *testing.T, zones []string, corefile string, next plugin.Handler, down ...string) *Failover {
+	t.Helper()
+	c := caddy.NewTestController("dns", corefile)
+	c.ServerBlockKeys = zones
+	f, err := parse(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +142,8 @@ func TestAllDownPolicies(t *testing.T) {
 		{"primary", test.Case{Answer: []dns.RR{test.A("app.example.org. 30 IN A 192.0.2.1"), test.A("app.example.org. 30 IN A 192.0.2.2")}}},
 		{"all", test.Case{Answer: []dns.RR{test.A("app.example.org. 30 IN A 192.0.2.1"), test.A("app.example.org. 30 IN A 192.0.2.2"), test.A("app.example.org. 30 IN A 198.51.100.1")}}},
 		{"servfail", test.Case{Rcode: dns.RcodeServerFailure}},
-		{"nodata", test.Case{}},
+		// A NODATA with an SOA, made for the server block's zone: the chain gave none.
+		{"nodata", test.Case{Ns: []dns.RR{test.SOA("example.org. 30 IN SOA ns.dns.example.org. hostmaster.example.org. 1 7200 1800 86400 30")}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.policy, func(t *testing.T) {

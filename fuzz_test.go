@@ -132,6 +132,11 @@ func fuzzSeeds(f *testing.F) []fuzzSeed {
 		return pack(m)
 	}
 	a, www, aaaa := q("app.example.org.", dns.TypeA), q("www.example.org.", dns.TypeA), q("mixed.example.org.", dns.TypeAAAA)
+	txt, mx, https := q("app.example.org.", dns.TypeTXT), q("example.org.", dns.TypeMX), q("app.example.org.", dns.TypeHTTPS)
+	hint, err := dns.NewRR(`app.example.org. 300 IN HTTPS 1 . ipv4hint="203.0.113.9" ipv6hint="2001:db8::9"`)
+	if err != nil {
+		f.Fatal(err)
+	}
 	return []fuzzSeed{
 		{pack(a), reply(a, dns.RcodeSuccess, test.A("app.example.org. 60 IN A 203.0.113.9")), false},
 		{pack(a), reply(a, dns.RcodeNameError), false},
@@ -142,5 +147,19 @@ func fuzzSeeds(f *testing.F) []fuzzSeed {
 			test.A("app.example.org. 60 IN A 203.0.113.9")), false},
 		{pack(www), reply(www, dns.RcodeSuccess, test.CNAME("www.example.org. 60 IN CNAME app.example.org.")), true},
 		{pack(aaaa), reply(aaaa, dns.RcodeServerFailure), true},
+		// Negative answers, referrals, the additional section and hints (negative.go, referral.go, additional.go, hints.go).
+		{pack(txt), pack(withSections(txt, dns.RcodeNameError, nil, []dns.RR{test.SOA("example.org. 300 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300")}, nil)), false},
+		{pack(a), pack(withSections(a, dns.RcodeSuccess, nil, []dns.RR{test.NS("example.org. 300 IN NS ns.example.org.")}, []dns.RR{test.A("ns.example.org. 300 IN A 192.0.2.53")})), false},
+		{pack(mx), pack(withSections(mx, dns.RcodeSuccess, []dns.RR{test.MX("example.org. 300 IN MX 10 app.example.org.")}, nil,
+			[]dns.RR{test.A("app.example.org. 300 IN A 203.0.113.9"), test.AAAA("app.example.org. 300 IN AAAA 2001:db8::9")})), false},
+		{pack(https), pack(withSections(https, dns.RcodeSuccess, []dns.RR{hint}, nil, nil)), false},
 	}
+}
+
+// withSections returns the reply to req with rcode and the sections given.
+func withSections(req *dns.Msg, rcode int, answer, ns, extra []dns.RR) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(req, rcode)
+	m.Answer, m.Ns, m.Extra = answer, ns, extra
+	return m
 }

@@ -7,10 +7,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// rewrite returns res with the addresses of the governed name it answers for
-// replaced by the ones failover chooses, or res untouched when it answers for
-// no governed name. The governed name is the query name, or a name the
-// answer's CNAME chain leads to.
+// rewrite returns the response of the rest of the chain as failover sends it:
+// the addresses of a governed name replaced (rewriteAddresses), a denied
+// governed name made a NODATA with an SOA (settleNegative), the addresses of
+// governed names in the additional section rewritten (rewriteAdditional). A
+// referral for a governed name goes on as a referral: only its glue may change.
 //
 // As loadbalance and minimal do, rewrite changes the fields of res itself: the
 // message is the response of this query alone. The records and the section
@@ -18,7 +19,25 @@ import (
 //
 // It also returns the governed name and the choice applied, if any.
 func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
-	if res == nil || len(res.Question) == 0 || !isAddressQuery(req) {
+	if res == nil || len(res.Question) == 0 || len(req.Question) == 0 {
+		return res, "", nil
+	}
+	if name, d := referredName(req, res, snap); d != nil {
+		// Its glue is an additional section like any other.
+		d.block.warnReferral(name)
+		return rewriteAdditional(req, res, snap), "", nil
+	}
+	out, owner, c := rewriteAddresses(req, res, snap)
+	out = settleNegative(req, out, snap, c)
+	return rewriteAdditional(req, out, snap), owner, c
+}
+
+// rewriteAddresses returns res with the addresses of the governed name it
+// answers an A or AAAA query for replaced by the ones failover chooses, or res
+// untouched when it answers for no governed name. The governed name is the
+// query name, or a name the answer's CNAME chain leads to.
+func rewriteAddresses(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
+	if !isAddressQuery(req) {
 		return res, "", nil
 	}
 	switch res.Rcode {
@@ -27,7 +46,7 @@ func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 		return res, "", nil // about the query itself (FORMERR, NOTIMP, ...), not about the name
 	}
 	q := req.Question[0]
-	owner, c := governedOwner(res.Answer, q, snap)
+	owner, hops, c := governedOwner(res.Answer, q, snap)
 	if c == nil {
 		return res, "", nil
 	}
@@ -36,9 +55,12 @@ func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 	}
 
 	// The names from the governed one to the end of its own CNAME chain: their
-	// addresses, CNAMEs and the signatures over those are replaced.
+	// addresses, CNAMEs and the signatures over those are replaced. A chain
+	// that loops back stops before the names that lead from the query name to
+	// the governed one: their CNAMEs link the answer to the question.
 	var chainBuf [4]string
 	replaced := cnameChain(append(chainBuf[:0], owner), res.Answer)
+	replaced = cutLoop(replaced, res.Answer, q.Name, hops)
 
 	answer, room := newAnswer(len(res.Answer)+len(c.ips), q.Qtype, len(c.ips))
 	ttl := c.ttl
@@ -68,9 +90,11 @@ func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 
 	// Records failover made cannot carry the zone's signatures.
 	res.AuthenticatedData = false
-	if res.Rcode != dns.RcodeSuccess || len(c.ips) > 0 && !hadAddresses {
+	if len(c.ips) > 0 && (res.Rcode != dns.RcodeSuccess || !hadAddresses) {
 		// The rest of the chain had no address for the name; failover answers
 		// for it, and the chain's negative answer (SOA, NSEC) no longer holds.
+		// Without addresses (all_down nodata) the answer is a NODATA, which
+		// settleNegative makes from the chain's SOA.
 		res.Rcode = dns.RcodeSuccess
 		res.Authoritative = true
 		res.Ns = nil
@@ -79,13 +103,14 @@ func rewrite(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *choice) {
 }
 
 // governedOwner follows the CNAME chain in answer from the query name and returns
-// the first name on it that failover governs for the query type, with its choice.
-func governedOwner(answer []dns.RR, q dns.Question, snap *snapshot) (string, *choice) {
+// the first name on it that failover governs for the query type, how many
+// CNAMEs lead to it, and its choice.
+func governedOwner(answer []dns.RR, q dns.Question, snap *snapshot) (string, int, *choice) {
 	owner := q.Name
 	// A chain cannot be longer than the answer; the bound also ends CNAME loops.
 	for hops := 0; hops <= len(answer); hops++ {
 		if c := snap.lookup(owner, q.Qtype); c != nil {
-			return owner, c
+			return owner, hops, c
 		}
 		target, ok := cnameTarget(answer, owner)
 		if !ok {
@@ -93,7 +118,25 @@ func governedOwner(answer []dns.RR, q dns.Question, snap *snapshot) (string, *ch
 		}
 		owner = target
 	}
-	return "", nil
+	return "", 0, nil
+}
+
+// cutLoop returns chain (from the governed name on) up to the first name that
+// is one of the hops names leading from qname to it.
+func cutLoop(chain []string, answer []dns.RR, qname string, hops int) []string {
+	if hops == 0 {
+		return chain
+	}
+	for i, name := range chain[1:] {
+		link := qname
+		for range hops {
+			if strings.EqualFold(link, name) {
+				return chain[:i+1]
+			}
+			link, _ = cnameTarget(answer, link)
+		}
+	}
+	return chain
 }
 
 // cnameChain appends to chain, which holds one name, the names that name's

@@ -61,11 +61,13 @@ func parse(c *caddy.Controller) (*Failover, error) {
 	f := newFailover()
 	f.server = strings.Join(c.ServerBlockKeys, " ")
 	governedAt := map[string]int{} // name -> line of the block that governs it
+	serial := uint32(time.Now().Unix())
 	for c.Next() {
 		b, err := parseBlock(c, f.engine)
 		if err != nil {
 			return nil, err
 		}
+		b.zones, b.serial = zones, serial
 		for _, name := range b.names {
 			if line, ok := governedAt[name]; ok {
 				return nil, errAt(c, b.line, "name '%s' is already governed by the failover block at line %d", name, line)

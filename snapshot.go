@@ -10,7 +10,8 @@ import (
 // snapshot is the answer for every governed name under one health state. It is
 // never changed once published, so ServeDNS reads it without a lock.
 type snapshot struct {
-	names map[string]*decision // by lower-case fully qualified name
+	names     map[string]*decision // by lower-case fully qualified name
+	ancestors map[string]*decision // the names between them and their zones: see ent.go
 }
 
 // decision is what a governed name answers, per address family, and how its
@@ -18,6 +19,7 @@ type snapshot struct {
 type decision struct {
 	a, aaaa choice
 	pools   []poolVerdict // by the block's pool index
+	block   *block        // that governs the name: its ttl and zone for negative answers
 }
 
 // choice is the answer for one name and family.
@@ -38,16 +40,9 @@ type choice struct {
 // lookup returns the choice for name and qtype (A or AAAA), or nil when failover
 // does not govern them. It does not allocate, whatever the case of name.
 func (s *snapshot) lookup(name string, qtype uint16) *choice {
-	d, ok := s.names[name]
-	if !ok {
-		var buf [256]byte // a longer (escaped) name still works, with an allocation
-		lower, changed := lowerASCII(buf[:0], name)
-		if !changed {
-			return nil
-		}
-		if d, ok = s.names[string(lower)]; !ok { // the conversion in a map index does not allocate
-			return nil
-		}
+	d := s.find(name)
+	if d == nil {
+		return nil
 	}
 	c := &d.a
 	if qtype == dns.TypeAAAA {
@@ -57,6 +52,26 @@ func (s *snapshot) lookup(name string, qtype uint16) *choice {
 		return nil
 	}
 	return c
+}
+
+// find returns the decision of name, or nil when failover does not govern it.
+// It does not allocate, whatever the case of name.
+func (s *snapshot) find(name string) *decision { return findFold(s.names, name) }
+
+// findFold returns m's decision for name in lower case, or nil.
+func findFold(m map[string]*decision, name string) *decision {
+	d, ok := m[name]
+	if !ok {
+		var buf [256]byte // a longer (escaped) name still works, with an allocation
+		lower, changed := lowerASCII(buf[:0], name)
+		if !changed {
+			return nil
+		}
+		if d, ok = m[string(lower)]; !ok { // the conversion in a map index does not allocate
+			return nil
+		}
+	}
+	return d
 }
 
 // lowerASCII appends name in lower case to buf, and reports whether that changed anything.
@@ -96,12 +111,13 @@ func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
 			s.names[name] = &d
 		}
 	}
+	s.ancestors = ancestorsOf(blocks, s.names)
 	return s
 }
 
 // decide makes the decision of a name that judge judges.
 func (b *block) decide(judge judge) decision {
-	d := decision{pools: make([]poolVerdict, len(b.pools))}
+	d := decision{pools: make([]poolVerdict, len(b.pools)), block: b}
 	for i := range b.pools {
 		d.pools[i] = b.pools[i].verdict(judge)
 	}
