@@ -136,12 +136,14 @@ func (g *Engine) Probes() (total, failed uint64) {
 	return total, failed
 }
 
-// probed calls OnProbe, unless the engine has stopped.
-func (g *Engine) probed(e *Endpoint, err error, took time.Duration) {
-	if g.enter() {
-		defer g.calls.Done()
-		g.OnProbe(e, err, took)
+// probed calls OnProbe, unless the engine has stopped, and reports whether it did.
+func (g *Engine) probed(e *Endpoint, err error, took time.Duration) bool {
+	if !g.enter() {
+		return false
 	}
+	defer g.calls.Done()
+	g.OnProbe(e, err, took)
+	return true
 }
 
 // changed calls onChange, unless the engine has stopped.

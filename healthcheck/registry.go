@@ -84,6 +84,7 @@ func (r *registry) acquire(g *Engine) *scheduler {
 	if r.sched == nil {
 		r.sched = startScheduler()
 	}
+	var added []*entry
 	for _, e := range g.order {
 		k := e.Settings.key(e.Addr)
 		en := r.entries[k]
@@ -93,7 +94,7 @@ func (r *registry) acquire(g *Engine) *scheduler {
 			r.entries[k] = en
 			l := k.lineage()
 			r.lineages[l] = append(r.lineages[l], en)
-			r.sched.add(en)
+			added = append(added, en)
 		}
 		users := []*Endpoint{}
 		if old := en.users.Load(); old != nil {
@@ -103,6 +104,10 @@ func (r *registry) acquire(g *Engine) *scheduler {
 		en.users.Store(&users)
 		en.refs++
 		e.shared.Store(en)
+	}
+	// Scheduled once their users are known: a probe may end at once.
+	for _, en := range added {
+		r.sched.add(en)
 	}
 	r.sched.resize(len(r.entries))
 	return r.sched
@@ -213,8 +218,7 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 	}
 	users := *en.users.Load()
 	for _, e := range users {
-		if e.engine.OnProbe != nil {
-			e.engine.probed(e, err, took)
+		if e.engine.OnProbe != nil && e.engine.probed(e, err, took) {
 			break
 		}
 	}
