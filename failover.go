@@ -38,11 +38,10 @@ type Failover struct {
 
 func newFailover() *Failover {
 	f := &Failover{stopWatching: make(chan struct{})}
-	f.engine = healthcheck.NewEngine(func(e *healthcheck.Endpoint) {
-		recordTransition(e)
-		f.publish()
-	})
+	f.engine = healthcheck.NewEngine(func(*healthcheck.Endpoint) { f.publish() })
+	// Once for the process, whatever server blocks share the endpoint.
 	f.engine.OnProbe = recordProbe
+	f.engine.OnTransition = recordTransition
 	return f
 }
 

@@ -23,6 +23,11 @@ type Engine struct {
 	// the endpoint, the oldest of them with an OnProbe. Set it before Start.
 	OnProbe func(e *Endpoint, err error, took time.Duration)
 
+	// OnTransition, when set, is called from a probe goroutine each time the
+	// verdict of an endpoint of the engine changes, before onChange; once for
+	// the process, as OnProbe. Set it before Start.
+	OnTransition func(e *Endpoint)
+
 	onChange func(*Endpoint)
 
 	endpoints map[key]*Endpoint
@@ -143,6 +148,16 @@ func (g *Engine) probed(e *Endpoint, err error, took time.Duration) bool {
 	}
 	defer g.calls.Done()
 	g.OnProbe(e, err, took)
+	return true
+}
+
+// transitioned calls OnTransition, unless the engine has stopped, and reports whether it did.
+func (g *Engine) transitioned(e *Endpoint) bool {
+	if !g.enter() {
+		return false
+	}
+	defer g.calls.Done()
+	g.OnTransition(e)
 	return true
 }
 

@@ -204,7 +204,8 @@ func (r *registry) forgetLineage(en *entry) {
 }
 
 // result records one finished probe of en and tells its engines: OnProbe once
-// for the process, onChange once for each engine when the verdict changed.
+// for the process; when the verdict changed, OnTransition once for the process
+// and onChange once for each engine.
 func (en *entry) result(start time.Time, took time.Duration, err error) {
 	en.last.Store(&ProbeResult{At: start, Took: took, Passed: err == nil, Reason: Reason(err)})
 	en.probes.Add(1)
@@ -229,6 +230,11 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 		log.Infof("endpoint %s is up: %d probes passed", en, en.passes)
 	} else {
 		log.Warningf("endpoint %s is down: %s", en, Reason(err))
+	}
+	for _, e := range users {
+		if e.engine.OnTransition != nil && e.engine.transitioned(e) {
+			break
+		}
 	}
 	for _, e := range users {
 		if e.engine.onChange != nil {

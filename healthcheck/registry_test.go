@@ -87,7 +87,8 @@ func TestReloadInheritsVerdict(t *testing.T) {
 
 // TestEnginesShareProbes starts two engines, as two server blocks, over the
 // same endpoint: the backend gets one probe per interval, both engines see
-// one verdict and hear of each change, OnProbe runs once per probe, and the
+// one verdict and hear of each change, OnProbe runs once per probe and
+// OnTransition once per change, and the
 // endpoint is probed until the last engine stops.
 func TestEnginesShareProbes(t *testing.T) {
 	noLeaks(t)
@@ -104,7 +105,7 @@ func TestEnginesShareProbes(t *testing.T) {
 	s := Settings{Checks: []*Check{check}, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Fall: 1, Rise: 1}
 	addr := netip.MustParseAddr(ip)
 
-	var onProbe atomic.Int64
+	var onProbe, onTransition atomic.Int64
 	engines := make([]*Engine, 2)
 	endpoints := make([]*Endpoint, 2)
 	changes := make([]chan bool, 2)
@@ -112,6 +113,7 @@ func TestEnginesShareProbes(t *testing.T) {
 		changes[i] = make(chan bool, 16)
 		engines[i] = NewEngine(func(e *Endpoint) { changes[i] <- e.Healthy() })
 		engines[i].OnProbe = func(*Endpoint, error, time.Duration) { onProbe.Add(1) }
+		engines[i].OnTransition = func(*Endpoint) { onTransition.Add(1) }
 		endpoints[i] = engines[i].Endpoint(addr, s)
 		engines[i].Start()
 		t.Cleanup(engines[i].Stop)
@@ -144,6 +146,9 @@ func TestEnginesShareProbes(t *testing.T) {
 			t.Errorf("engine %d heard of a second change, to healthy=%v", i, h)
 		default:
 		}
+	}
+	if n := onTransition.Load(); n != 1 {
+		t.Errorf("OnTransition ran %d times for one change", n)
 	}
 
 	// The first engine stops; the endpoint is still probed for the second.
