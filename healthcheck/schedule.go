@@ -16,22 +16,23 @@ import (
 // their phases spread over it (see phase), in the order they join, so N
 // endpoints probed every interval start about interval/N apart rather than
 // together at every tick. The exception is the first probe of an endpoint
-// without a verdict, which starts at once: Start waits for it. A probe that starts late, or ends after
-// its next time has passed, is not made up for: the next one is at the first
-// of the endpoint's times still to come, and at least one interval after the
-// time just due. Probes neither drift nor burst to catch up.
+// without a verdict, which starts at once: Start waits for it. A probe that
+// starts late, or ends after its next time has passed, is not made up for:
+// the next one is at the first of the endpoint's times still to come, and at
+// least one interval after the time just due. Probes neither drift nor burst
+// to catch up.
 //
 // One goroutine (dispatch) keeps the endpoints waiting for their next probe in
 // a heap ordered by when it is due, sleeps until the earliest, and hands each
 // due endpoint to a pool of workers (run), min(MaxInFlight, endpoints) of
 // them, which run the probes: the pool is the bound on probes in flight, for
-// the process. The pool grows as endpoints join; when they leave, workers
-// beyond it exit after their probe. An
-// endpoint goes back in the heap only once its probe has ended, so it is never
-// probed twice at once, and its counts of passes and failures pass from one
-// worker to the next under the heap's lock. A probe waiting for a worker is
-// late by that wait; its timeout starts when it runs. Dispatch wakes on a
-// grain of 10 ms (see dispatchEvery), not for each probe.
+// the process. The pool grows as endpoints join; when they leave, the workers
+// in excess exit after their next probe. An endpoint goes back in the heap
+// only once its probe has ended, so it is never probed twice at once, and its
+// counts of passes and failures pass from one worker to the next under the
+// heap's lock. A probe waiting for a worker is late by that wait; its timeout
+// starts when it runs. Dispatch wakes on a grain of 10 ms (see
+// dispatchEvery), not for each probe.
 //
 // Against one goroutine per endpoint, each with its timer, and a semaphore,
 // measured with bench/scale (10,000 HTTP endpoints on loopback every second,
