@@ -14,8 +14,8 @@ import (
 //     plugin after failover that cannot start): the instances whose hooks ran
 //     have started, and caddy never runs their shutdown hooks; the old
 //     configuration serves on;
-//   - in a shutdown hook of the old configuration (pprof's, when a profile is
-//     being downloaded): the new servers serve already, the old ones are
+//   - in a shutdown hook of the old configuration (pprof's fails when its
+//     HTTP server has not drained within 5 s): the new servers serve already, the old ones are
 //     stopped, and caddy returns the old instance as if nothing had changed,
 //     running the old configuration's restart-failed hooks.
 //

@@ -15,10 +15,10 @@ import (
 	"github.com/coredns/coredns/test"
 )
 
-// failShutdown is a plugin whose shutdown hook fails. It stands for what
-// cannot be provoked on time here: pprof's hook fails when a profile being
-// downloaded outlasts its 5 s grace, and a reload fails then, after the new
-// servers started. It runs last, after every plugin of CoreDNS.
+// failShutdown is a plugin whose shutdown hook fails. It stands for what no
+// plugin of CoreDNS does on demand: pprof's hook fails when its HTTP server
+// has not drained within 5 s, and a reload fails then, after the new servers
+// started. It comes last in the directive order.
 const failShutdown = "failshutdown"
 
 func init() {
