@@ -125,10 +125,11 @@ func TestEnginesShareProbes(t *testing.T) {
 		t.Errorf("%d probes when both engines had started, want 1: the second engine took the first's verdict", n)
 	}
 
-	// Over 10 intervals, about 10 probes: one schedule, not two.
+	// Over 10 intervals, about 10 probes (fewer on a loaded machine): one
+	// schedule, not two.
 	from := a.n.Load()
 	time.Sleep(10 * s.Interval) // the span measured, not a wait for an event
-	if n := a.n.Load() - from; n < 7 || n > 12 {
+	if n := a.n.Load() - from; n < 4 || n > 13 {
 		t.Errorf("%d probes in 10 intervals, want about 10", n)
 	}
 	within(t, time.Second, "OnProbe of every probe", func() bool { return onProbe.Load() == a.n.Load() })
