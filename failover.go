@@ -18,9 +18,10 @@ import (
 type Failover struct {
 	Next plugin.Handler
 
-	blocks []*block
-	engine *healthcheck.Engine
-	server string // the keys of its server block, as written: names it in the status
+	blocks     []*block
+	engine     *healthcheck.Engine
+	server     string      // the keys of its server block, as written: names it in the status
+	generation *generation // its configuration's instances, stopped together if a reload fails (see lifecycle.go)
 
 	state     atomic.Pointer[snapshot] // read by every query; replaced on each health change
 	publishMu sync.Mutex               // one rebuild at a time, so the last one published is the newest
@@ -36,11 +37,10 @@ type Failover struct {
 
 func newFailover() *Failover {
 	f := &Failover{stopWatching: make(chan struct{})}
-	f.engine = healthcheck.NewEngine(func(e *healthcheck.Endpoint) {
-		recordTransition(e)
-		f.publish()
-	})
+	f.engine = healthcheck.NewEngine(func(*healthcheck.Endpoint) { f.publish() })
+	// Once for the process, whatever server blocks share the endpoint.
 	f.engine.OnProbe = recordProbe
+	f.engine.OnTransition = recordTransition
 	return f
 }
 

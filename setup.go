@@ -50,8 +50,8 @@ func setup(c *caddy.Controller) error {
 	// discards this instance without running its shutdown hooks.
 	c.OnStartup(f.OnStartup)
 	c.OnShutdown(f.OnShutdown)
-	// Run if a later reload fails: the instances it started must stop (see lifecycle.go).
-	c.OnRestartFailed(shutdownPending)
+	// Run if a later reload fails: what no server uses must stop (see lifecycle.go).
+	c.OnRestartFailed(f.restartFailed)
 	return nil
 }
 
@@ -60,6 +60,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 	zones := plugin.Zones(plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys))
 	f := newFailover()
 	f.server = strings.Join(c.ServerBlockKeys, " ")
+	f.generation = generationOf(c)
 	governedAt := map[string]int{} // name -> line of the block that governs it
 	serial := uint32(time.Now().Unix())
 	for c.Next() {

@@ -61,39 +61,33 @@ func (s Settings) key(addr netip.Addr) key {
 	return key{addr, s.Port, s.checks(), s.Interval, s.Timeout, s.Fall, s.Rise, s.HTTP.identity(), tlsID}
 }
 
-// Endpoint is one address under one check. Its probe goroutine writes the
-// verdict; any goroutine may read it with Healthy, without a lock.
+// Endpoint is one address under one check, as one engine uses it. Engines
+// that use the same address probed the same way share its probes and its
+// verdict (see registry.go): from Start, Healthy reads the shared verdict,
+// without a lock; before Start, an endpoint counts as healthy and not probed.
 type Endpoint struct {
 	Addr     netip.Addr
 	Settings Settings
 
-	probe     prober
-	closeIdle func() // closes the connections kept between probes; called once probing has stopped
-	healthy   atomic.Bool
-	probed    atomic.Bool  // the first probe has finished
-	since     atomic.Int64 // when the verdict was first reached or last changed, in Unix nanoseconds; 0 before
-	last      atomic.Pointer[ProbeResult]
-
-	// Owned by the probe goroutine.
-	passes, fails int
-}
-
-func newEndpoint(addr netip.Addr, s Settings) *Endpoint {
-	e := &Endpoint{Addr: addr, Settings: s}
-	e.probe, e.closeIdle = newProberCloser(s, addr)
-	// Until its first result an endpoint counts as healthy.
-	e.healthy.Store(true)
-	return e
+	engine *Engine
+	shared atomic.Pointer[entry] // set by the engine's Start
 }
 
 // Healthy reports the endpoint's current verdict.
-func (e *Endpoint) Healthy() bool { return e.healthy.Load() }
+func (e *Endpoint) Healthy() bool {
+	if en := e.shared.Load(); en != nil {
+		return en.healthy.Load()
+	}
+	return true
+}
 
 // Since returns when the verdict was first reached or last changed; the zero
 // time before the first probe.
 func (e *Endpoint) Since() time.Time {
-	if ns := e.since.Load(); ns != 0 {
-		return time.Unix(0, ns)
+	if en := e.shared.Load(); en != nil {
+		if ns := en.since.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
 	}
 	return time.Time{}
 }
@@ -108,18 +102,31 @@ type ProbeResult struct {
 
 // LastProbe returns the result of the endpoint's last finished probe, or nil
 // before the first. An inherited verdict brings no result with it.
-func (e *Endpoint) LastProbe() *ProbeResult { return e.last.Load() }
+func (e *Endpoint) LastProbe() *ProbeResult {
+	if en := e.shared.Load(); en != nil {
+		return en.last.Load()
+	}
+	return nil
+}
 
-// Probed reports whether the endpoint's first probe has finished.
-func (e *Endpoint) Probed() bool { return e.probed.Load() }
+// Probed reports whether the endpoint has a verdict: its first probe has
+// finished, or it inherited one.
+func (e *Endpoint) Probed() bool {
+	if en := e.shared.Load(); en != nil {
+		return en.probed.Load()
+	}
+	return false
+}
 
 // String names the endpoint in logs: its address and check.
-func (e *Endpoint) String() string {
-	addr := e.Addr.String()
-	if e.Settings.Port != 0 {
-		addr = net.JoinHostPort(addr, strconv.Itoa(int(e.Settings.Port)))
+func (e *Endpoint) String() string { return describe(e.Addr, e.Settings) }
+
+func describe(ip netip.Addr, s Settings) string {
+	addr := ip.String()
+	if s.Port != 0 {
+		addr = net.JoinHostPort(addr, strconv.Itoa(int(s.Port)))
 	}
-	return addr + " (" + e.Settings.checks() + ")"
+	return addr + " (" + s.checks() + ")"
 }
 
 // record counts one probe result and reports whether the verdict changed.
@@ -129,7 +136,7 @@ func (e *Endpoint) String() string {
 // After that, Fall consecutive failures take a healthy endpoint down and Rise
 // consecutive successes bring a down endpoint back, so a flap shorter than
 // either threshold does not move the verdict.
-func (e *Endpoint) record(passed bool) (changed bool) {
+func (e *entry) record(passed bool) (changed bool) {
 	healthy := e.healthy.Load()
 	switch {
 	case !e.probed.Load():
@@ -142,13 +149,13 @@ func (e *Endpoint) record(passed bool) (changed bool) {
 	case passed:
 		e.fails = 0
 		e.passes++
-		if e.passes >= e.Settings.Rise {
+		if e.passes >= e.settings.Rise {
 			healthy = true
 		}
 	default:
 		e.passes = 0
 		e.fails++
-		if e.fails >= e.Settings.Fall {
+		if e.fails >= e.settings.Fall {
 			healthy = false
 		}
 	}

@@ -33,13 +33,20 @@ func TestRecordThresholds(t *testing.T) {
 	check, _ := ParseCheck("tcp://:1")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEndpoint(netip.MustParseAddr("192.0.2.1"), Settings{Checks: []*Check{check}, Interval: time.Second, Timeout: time.Second / 2, Fall: tc.fall, Rise: tc.rise})
+			s := Settings{Checks: []*Check{check}, Interval: time.Second, Timeout: time.Second / 2, Fall: tc.fall, Rise: tc.rise}
+			addr := netip.MustParseAddr("192.0.2.1")
+			en := newEntry(s.key(addr), addr, s)
+			e := &Endpoint{Addr: addr, Settings: s}
+			if !e.Healthy() || e.Probed() || !e.Since().IsZero() {
+				t.Fatal("an endpoint not started must count as healthy and not yet probed")
+			}
+			e.shared.Store(en)
 			if !e.Healthy() || e.Probed() || !e.Since().IsZero() {
 				t.Fatal("a new endpoint must count as healthy and not yet probed")
 			}
 			for i, r := range tc.results {
 				before := e.Healthy()
-				changed := e.record(r)
+				changed := en.record(r)
 				if got := e.Healthy(); got != tc.healthy[i] {
 					t.Fatalf("after result %d (%v): healthy = %v, want %v", i, r, got, tc.healthy[i])
 				}

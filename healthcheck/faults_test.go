@@ -97,7 +97,7 @@ func TestFaultsTakeEndpointDown(t *testing.T) {
 
 			// The reason the engine logs, from a probe with time to spare:
 			// only the fault that never answers may use all of it.
-			took, err := probeWithin(e.probe, directTimeout)
+			took, err := probeWithin(e.shared.Load().probe, directTimeout)
 			if got := Reason(err); got != tc.reason {
 				t.Errorf("reason %q (err %v), want %q", got, err, tc.reason)
 			}
@@ -177,7 +177,7 @@ func staysHealthy(t *testing.T, e *Endpoint, m *mode) {
 		return m.served.Load() >= probes
 	})
 	for range 3 {
-		took, err := probeWithin(e.probe, directTimeout)
+		took, err := probeWithin(e.shared.Load().probe, directTimeout)
 		if err != nil {
 			t.Fatalf("probe failed after %v: %s", took, Reason(err))
 		}
@@ -264,14 +264,14 @@ func TestFaultCertificates(t *testing.T) {
 		cert.Store(&d.cert)
 		took := within(t, downWithin(s), d.name+": down", func() bool { return !verify.Healthy() })
 		t.Logf("%s: down %v after the change (bound %v)", d.name, took.Round(time.Millisecond), downWithin(s))
-		took, err := probeWithin(verify.probe, directTimeout)
+		took, err := probeWithin(verify.shared.Load().probe, directTimeout)
 		if got := Reason(err); got != d.reason {
 			t.Errorf("%s: reason %q (err %v), want %q", d.name, got, err, d.reason)
 		}
 		if took > directTimeout/3 {
 			t.Errorf("%s: probe took %v of its %v timeout", d.name, took, directTimeout)
 		}
-		if took, err := probeWithin(skip.probe, directTimeout); err != nil {
+		if took, err := probeWithin(skip.shared.Load().probe, directTimeout); err != nil {
 			t.Errorf("%s: probe that skips verification failed after %v: %v", d.name, took, err)
 		}
 

@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"container/heap"
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -9,25 +10,29 @@ import (
 
 // When probes run, and on which goroutine.
 //
-// Each endpoint is probed at fixed times counted from Start: its phase, then
-// every interval after it. The endpoints of one interval have their phases
-// spread over it (see phase), so N endpoints probed every interval start
-// about interval/N apart rather than together at every tick.
-// The exception is the first probe of an endpoint without a verdict, which
-// starts at once: Start waits for it. A probe that starts late, or ends after
-// its next time has passed, is not made up for: the next one is at the first
-// of the endpoint's times still to come, and at least one interval after the
-// time just due. Probes neither drift nor burst to catch up.
+// One scheduler probes every endpoint of the process (see registry.go). Each
+// endpoint is probed at fixed times counted from the scheduler's start: its
+// phase, then every interval after it. The endpoints of one interval have
+// their phases spread over it (see phase), in the order they join, so N
+// endpoints probed every interval start about interval/N apart rather than
+// together at every tick. The exception is the first probe of an endpoint
+// without a verdict, which starts at once: Start waits for it. A probe that
+// starts late, or ends after its next time has passed, is not made up for:
+// the next one is at the first of the endpoint's times still to come, and at
+// least one interval after the time just due. Probes neither drift nor burst
+// to catch up.
 //
 // One goroutine (dispatch) keeps the endpoints waiting for their next probe in
 // a heap ordered by when it is due, sleeps until the earliest, and hands each
 // due endpoint to a pool of workers (run), min(MaxInFlight, endpoints) of
-// them, which run the probes: the pool is the bound on probes in flight. An
-// endpoint goes back in the heap only once its probe has ended, so it is never
-// probed twice at once, and its counts of passes and failures pass from one
-// worker to the next under the heap's lock. A probe waiting for a worker is
-// late by that wait; its timeout starts when it runs. Dispatch wakes on a
-// grain of 10 ms (see dispatchEvery), not for each probe.
+// them, which run the probes: the pool is the bound on probes in flight, for
+// the process. The pool grows as endpoints join; when they leave, the workers
+// in excess exit after their next probe. An endpoint goes back in the heap
+// only once its probe has ended, so it is never probed twice at once, and its
+// counts of passes and failures pass from one worker to the next under the
+// heap's lock. A probe waiting for a worker is late by that wait; its timeout
+// starts when it runs. Dispatch wakes on a grain of 10 ms (see
+// dispatchEvery), not for each probe.
 //
 // Against one goroutine per endpoint, each with its timer, and a semaphore,
 // measured with bench/scale (10,000 HTTP endpoints on loopback every second,
@@ -40,49 +45,100 @@ import (
 // the difference is 10,000 stacks, grown by the HTTP client's calls, and
 // their timers.
 
-// slot is an endpoint's place in the schedule; times are offsets from Start.
+// slot is an endpoint's place in the schedule; times are offsets from the scheduler's start.
 type slot struct {
-	e     *Endpoint
-	phase time.Duration // the probes of e are due at phase + k*interval
-	due   time.Duration // when its next probe is due
-	first bool          // the probe Start waits for: due at once, never late
+	en      *entry
+	phase   time.Duration // the probes of en are due at phase + k*interval
+	due     time.Duration // when its next probe is due
+	first   bool          // the probe Start waits for: due at once, never late
+	index   int           // in the queue; -1 while its probe is handed out or runs
+	removed bool          // en left the schedule while its probe ran
 }
 
-// schedule holds the slots whose probe is not running, earliest due first.
-type schedule struct {
-	base  time.Time // Start
-	mu    sync.Mutex
-	queue slots
-	wake  chan struct{} // a slot went to the head of the queue
-	work  chan *slot    // to the workers
+// scheduler holds the slots whose probe is not running, earliest due first,
+// and the goroutines that probe them.
+type scheduler struct {
+	base time.Time     // when it started
+	wake chan struct{} // a slot went to the head of the queue
+	work chan *slot    // to the workers
+	done chan struct{} // closed by stop
+	wg   sync.WaitGroup
+	late lateness
+
+	mu      sync.Mutex
+	queue   slots
+	workers int // running
+	want    int // min(MaxInFlight, endpoints)
+
+	joined map[time.Duration]int // endpoints that joined, by interval: the index of the next one's phase; under the registry's lock
 }
 
-// plan puts every endpoint in the queue, at its phase of its interval, and
-// returns how many are due at once: those without an inherited verdict.
-func (g *Engine) plan(start time.Time) (first int) {
-	byInterval := map[time.Duration][]*Endpoint{}
-	for _, e := range g.order {
-		byInterval[e.Settings.Interval] = append(byInterval[e.Settings.Interval], e)
+func startScheduler() *scheduler {
+	s := &scheduler{
+		base:   time.Now(),
+		wake:   make(chan struct{}, 1),
+		work:   make(chan *slot),
+		done:   make(chan struct{}),
+		joined: map[time.Duration]int{},
 	}
-	s := &g.sched
-	s.base = start
-	s.wake = make(chan struct{}, 1)
-	s.work = make(chan *slot)
-	s.queue = make(slots, 0, len(g.order))
-	for interval, endpoints := range byInterval {
-		for i, e := range endpoints {
-			sl := &slot{e: e, phase: phase(interval, i)}
-			if e.Probed() {
-				sl.due = sl.phase
-			} else {
-				sl.first = true
-				first++
-			}
-			s.queue = append(s.queue, sl)
-		}
+	s.wg.Add(1)
+	go s.dispatch()
+	return s
+}
+
+// add puts en in the queue, at the next of its phase's times if it has a
+// verdict, else due at once. Called under the registry's lock.
+func (s *scheduler) add(en *entry) {
+	interval := en.settings.Interval
+	sl := &slot{en: en, phase: phase(interval, s.joined[interval])}
+	s.joined[interval]++
+	now := time.Since(s.base)
+	if en.probed.Load() {
+		sl.due = nextTick(sl.phase, interval, now)
+	} else {
+		sl.due, sl.first = now, true
 	}
-	heap.Init(&s.queue)
-	return first
+	en.slot, en.sched = sl, s
+	s.mu.Lock()
+	heap.Push(&s.queue, sl)
+	s.mu.Unlock()
+	s.nudge()
+}
+
+// remove takes en out of the schedule and returns once no probe of it runs
+// and its connections are closed.
+func (s *scheduler) remove(en *entry) {
+	s.mu.Lock()
+	if sl := en.slot; sl.index >= 0 {
+		heap.Remove(&s.queue, sl.index)
+	} else {
+		sl.removed = true
+	}
+	s.mu.Unlock()
+	en.cancel()
+	en.probing.Wait()
+	// No probe of it runs any more: close the connections kept between probes.
+	if en.closeIdle != nil {
+		en.closeIdle()
+	}
+}
+
+// resize sets the pool to min(MaxInFlight, endpoints) workers: it starts
+// those missing; those in excess exit after their probe.
+func (s *scheduler) resize(endpoints int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.want = min(MaxInFlight, endpoints)
+	for ; s.workers < s.want; s.workers++ {
+		s.wg.Add(1)
+		go s.run()
+	}
+}
+
+// stop ends every goroutine of the scheduler, which has no slot left.
+func (s *scheduler) stop() {
+	close(s.done)
+	s.wg.Wait()
 }
 
 // phase returns the phase of the i-th endpoint, from 0, of those probed every
@@ -96,10 +152,9 @@ func phase(interval time.Duration, i int) time.Duration {
 	return min(time.Duration(frac*float64(interval)), interval-1)
 }
 
-// dispatch hands each slot to a worker once its probe is due, until the engine stops.
-func (g *Engine) dispatch() {
-	defer g.wg.Done()
-	s := &g.sched
+// dispatch hands each slot to a worker once its probe is due, until the scheduler stops.
+func (s *scheduler) dispatch() {
+	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -107,8 +162,8 @@ func (g *Engine) dispatch() {
 		if sl != nil {
 			select {
 			case s.work <- sl: // waits while every worker is busy
-			case <-g.ctx.Done():
-				return
+			case <-sl.en.ctx.Done(): // removed meanwhile
+				sl.en.probing.Done()
 			}
 			continue
 		}
@@ -120,7 +175,7 @@ func (g *Engine) dispatch() {
 		select {
 		case <-timer.C:
 		case <-s.wake:
-		case <-g.ctx.Done():
+		case <-s.done:
 			return
 		}
 	}
@@ -141,34 +196,44 @@ func untilGrain(t time.Duration) time.Duration {
 	return (dispatchEvery - t%dispatchEvery) % dispatchEvery
 }
 
-// run runs the probes dispatch hands out, until the engine stops.
-func (g *Engine) run() {
-	defer g.wg.Done()
-	s := &g.sched
+// run runs the probes dispatch hands out, until the scheduler stops or has
+// more workers than it wants.
+func (s *scheduler) run() {
+	defer s.wg.Done()
 	for {
 		var sl *slot
 		select {
 		case sl = <-s.work:
-		case <-g.ctx.Done():
+		case <-s.done:
 			return
 		}
 		if !sl.first {
-			g.late.record(time.Since(s.base) - sl.due)
+			s.late.record(time.Since(s.base) - sl.due)
 		}
-		g.probeOnce(sl.e)
-		if sl.first {
-			sl.first = false
-			if g.firstLeft.Add(-1) == 0 {
-				close(g.firstRound)
-			}
+		sl.en.probeOnce()
+		sl.first = false
+		if !s.requeue(sl) {
+			return
 		}
-		s.requeue(sl)
 	}
+}
+
+// probeOnce probes en, its timeout starting now, and records the result.
+func (en *entry) probeOnce() {
+	ctx, cancel := context.WithTimeout(en.ctx, en.settings.Timeout)
+	start := time.Now()
+	err := en.probe(ctx)
+	took := time.Since(start)
+	cancel()
+	if en.ctx.Err() != nil {
+		return // removed: a cancelled probe says nothing about the endpoint
+	}
+	en.result(start, took, err)
 }
 
 // pop removes and returns the slot at the head of the queue if it is due;
 // otherwise it returns how long until it is, or -1 if the queue is empty.
-func (s *schedule) pop() (*slot, time.Duration) {
+func (s *scheduler) pop() (*slot, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) == 0 {
@@ -177,23 +242,39 @@ func (s *schedule) pop() (*slot, time.Duration) {
 	if wait := s.queue[0].due - time.Since(s.base); wait > 0 {
 		return nil, wait
 	}
-	return heap.Pop(&s.queue).(*slot), 0
+	sl := heap.Pop(&s.queue).(*slot)
+	sl.en.probing.Add(1) // under the lock: remove waits for it
+	return sl, 0
 }
 
 // requeue puts sl, whose probe has ended, back in the queue, due at the first
-// of its times at least an interval after the one just due and not yet past.
-func (s *schedule) requeue(sl *slot) {
-	interval := sl.e.Settings.Interval
+// of its times at least an interval after the one just due and not yet past;
+// unless its endpoint has left. It reports whether the worker is still wanted.
+func (s *scheduler) requeue(sl *slot) (stay bool) {
+	interval := sl.en.settings.Interval
 	sl.due = nextTick(sl.phase, interval, max(sl.due+interval, time.Since(s.base)))
 	s.mu.Lock()
-	heap.Push(&s.queue, sl)
-	head := s.queue[0] == sl
+	head := false
+	if !sl.removed {
+		heap.Push(&s.queue, sl)
+		head = s.queue[0] == sl
+	}
+	sl.en.probing.Done()
+	if stay = s.workers <= s.want; !stay {
+		s.workers--
+	}
 	s.mu.Unlock()
 	if head {
-		select {
-		case s.wake <- struct{}{}:
-		default: // dispatch is awake, or will be
-		}
+		s.nudge()
+	}
+	return stay
+}
+
+// nudge wakes dispatch: the head of the queue changed.
+func (s *scheduler) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // dispatch is awake, or will be
 	}
 }
 
@@ -210,24 +291,46 @@ type slots []*slot
 
 func (q slots) Len() int           { return len(q) }
 func (q slots) Less(i, j int) bool { return q[i].due < q[j].due }
-func (q slots) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *slots) Push(x any)        { *q = append(*q, x.(*slot)) }
+func (q slots) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *slots) Push(x any) {
+	sl := x.(*slot)
+	sl.index = len(*q)
+	*q = append(*q, sl)
+}
 func (q *slots) Pop() any {
 	old := *q
 	sl := old[len(old)-1]
 	old[len(old)-1] = nil
 	*q = old[:len(old)-1]
+	sl.index = -1
 	return sl
 }
 
 // Lateness returns how late probes started against the time they were due,
-// since Start or the last ResetLateness: the median and the 99th percentile,
+// since Start or the last ResetLateness, for the whole process (the probes of
+// every engine run on one schedule): the median and the 99th percentile,
 // each to within 1/8, and the maximum, over n probes. A probe is late by the
 // wait for dispatch to wake and for a worker. The first probes, which Start
 // runs at once, do not count.
-func (g *Engine) Lateness() (p50, p99, max time.Duration, n int) { return g.late.quantiles() }
+func (g *Engine) Lateness() (p50, p99, max time.Duration, n int) {
+	if g.sched == nil {
+		return 0, 0, 0, 0
+	}
+	return g.sched.late.quantiles()
+}
 
 // ResetLateness forgets the lateness recorded so far, so that Lateness covers
 // what follows, as a benchmark's measurement after its warm-up. A probe that
 // starts meanwhile may be counted or not.
-func (g *Engine) ResetLateness() { g.late.reset() }
+func (g *Engine) ResetLateness() {
+	if g.sched != nil {
+		g.sched.late.reset()
+	}
+}
+
+// MaxInFlight bounds the probes of the process running at once; tests and
+// benchmarks change it before the engines start.
+var MaxInFlight = DefaultMaxInFlight

@@ -97,35 +97,44 @@ func crowded(times []time.Time, w time.Duration) int {
 	return most
 }
 
-func TestPlanSpreadsPhases(t *testing.T) {
-	g := NewEngine(nil)
+// TestAddSpreadsPhases adds 110 endpoints to a scheduler, 10 of another
+// interval among them, 5 with a verdict already.
+func TestAddSpreadsPhases(t *testing.T) {
+	s := &scheduler{base: time.Now(), wake: make(chan struct{}, 1), joined: map[time.Duration]int{}}
 	check, _ := ParseCheck("tcp://:80")
 	second := Settings{Checks: []*Check{check}, Interval: time.Second, Timeout: time.Second / 2, Fall: 3, Rise: 2}
 	other := second
 	other.Interval = 300 * time.Millisecond
 	for i := range 110 {
-		s := second
+		set := second
 		if i%11 == 10 {
-			s = other // 10 endpoints of another interval, among the others
+			set = other // 10 endpoints of another interval, among the others
 		}
-		e := g.Endpoint(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), s)
+		addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		en := newEntry(set.key(addr), addr, set)
 		if i < 5 {
-			e.probed.Store(true) // as if inherited
+			en.probed.Store(true) // as if inherited
 		}
+		s.add(en)
 	}
-	if first := g.plan(time.Now()); first != 105 {
-		t.Errorf("%d first probes due at once, want 105", first)
-	}
+	added := time.Since(s.base)
 	phases := map[time.Duration][]time.Duration{}
-	for _, sl := range g.sched.queue {
-		interval := sl.e.Settings.Interval
+	first := 0
+	for _, sl := range s.queue {
+		interval := sl.en.settings.Interval
 		phases[interval] = append(phases[interval], sl.phase)
-		if sl.e.Probed() && (sl.first || sl.due != sl.phase) {
-			t.Errorf("%v: inherited, due at %v, first %v; want due at its phase %v", sl.e.Addr, sl.due, sl.first, sl.phase)
+		if sl.en.probed.Load() && (sl.first || (sl.due-sl.phase)%interval != 0 || sl.due > added+interval) {
+			t.Errorf("%v: inherited, due at %v, first %v; want due at its phase %v, within an interval", sl.en, sl.due, sl.first, sl.phase)
 		}
-		if !sl.e.Probed() && (!sl.first || sl.due != 0) {
-			t.Errorf("%v: not probed, due at %v, first %v; want due at once", sl.e.Addr, sl.due, sl.first)
+		if !sl.en.probed.Load() {
+			first++
+			if !sl.first || sl.due > added {
+				t.Errorf("%v: not probed, due at %v, first %v; want due at once", sl.en, sl.due, sl.first)
+			}
 		}
+	}
+	if first != 105 {
+		t.Errorf("%d first probes due at once, want 105", first)
 	}
 	for interval, want := range map[time.Duration]int{time.Second: 100, other.Interval: 10} {
 		p := phases[interval]
@@ -224,7 +233,7 @@ func TestProbesSpreadOverInterval(t *testing.T) {
 
 // TestInheritedVerdictWaitsForPhase starts an engine whose endpoints all
 // inherit a verdict: Start returns at once, and each endpoint's first probe
-// waits for its phase.
+// waits for its phase, counted from the start of the process's scheduler.
 func TestInheritedVerdictWaitsForPhase(t *testing.T) {
 	noLeaks(t)
 	const ip, n = "127.0.0.32", 10
@@ -245,9 +254,11 @@ func TestInheritedVerdictWaitsForPhase(t *testing.T) {
 		t.Errorf("Start took %v with every verdict inherited", took)
 	}
 	within(t, s.Interval+slack, "a probe of each endpoint", func() bool { return len(a.each(1)) == n })
+	base := g.sched.base
 	for i, e := range es {
-		phase := phase(s.Interval, i)
-		if early := start.Add(phase).Sub(a.of(e)[1]); early > 0 {
+		phase := phase(s.Interval, i) // the i-th endpoint probed every second
+		due := base.Add(nextTick(phase, s.Interval, start.Sub(base)))
+		if early := due.Sub(a.of(e)[1]); early > 0 {
 			t.Errorf("endpoint %d (%v): probed %v before its phase %v", i, e, early, phase)
 		}
 	}
@@ -260,7 +271,7 @@ func TestMaxInFlight(t *testing.T) {
 	noLeaks(t)
 	const bound = 4
 	g := NewEngine(nil)
-	g.MaxInFlight = bound
+	setMaxInFlight(t, bound)
 	a := &arrivals{hold: 20 * time.Millisecond}
 	s := Settings{Interval: 200 * time.Millisecond, Timeout: 150 * time.Millisecond, Fall: 3, Rise: 2}
 	for i := range 10 {
@@ -292,7 +303,7 @@ func TestLateProbeGetsItsTimeout(t *testing.T) {
 	a := &arrivals{hold: 25 * time.Millisecond}
 	s := Settings{Interval: 300 * time.Millisecond, Timeout: 150 * time.Millisecond, Fall: 1, Rise: 1}
 	g := NewEngine(nil)
-	g.MaxInFlight = 1
+	setMaxInFlight(t, 1)
 	endpoints(t, g, ip, a.serve(t, ip), 20, s)
 	g.Start()
 	t.Cleanup(g.Stop)
@@ -334,7 +345,7 @@ func TestNoBurstAfterStall(t *testing.T) {
 			stallEnd.Store(&now)
 		})
 	})
-	g.MaxInFlight = 1
+	setMaxInFlight(t, 1)
 	e := endpoints(t, g, ip, a.serve(t, ip), 1, Settings{Interval: interval, Timeout: 40 * time.Millisecond, Fall: 1, Rise: 1})[0]
 	g.Start()
 	t.Cleanup(g.Stop)
@@ -366,7 +377,7 @@ func TestStopDuringFirstRound(t *testing.T) {
 	srv := newFaultServer(t, ip, silent)
 	m := srv.set(silent)
 	g := NewEngine(nil)
-	g.MaxInFlight = 2
+	setMaxInFlight(t, 2)
 	check, _ := ParseCheck(fmt.Sprintf("http://:%d/", srv.port))
 	for i := range 10 {
 		g.Endpoint(netip.AddrFrom4([4]byte{127, 0, 0, 35}), Settings{Checks: []*Check{check}, Interval: 2 * time.Hour, Timeout: time.Hour, Fall: 3 + i, Rise: 2})
@@ -392,7 +403,7 @@ func TestStopEndsEveryGoroutine(t *testing.T) {
 	const ip = "127.0.0.36"
 	a := &arrivals{hold: 10 * time.Millisecond}
 	g := NewEngine(nil)
-	g.MaxInFlight = 8
+	setMaxInFlight(t, 8)
 	endpoints(t, g, ip, a.serve(t, ip), 50, Settings{Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Fall: 3, Rise: 2})
 	g.Start()
 	within(t, 5*time.Second, "probes in flight", func() bool { return a.holding.Load() > 0 })
@@ -443,4 +454,12 @@ func TestLatenessQuantiles(t *testing.T) {
 	if p50, p99, most, n := l.quantiles(); !near(p50, 7*time.Millisecond) || p99 != p50 || most != 7*time.Millisecond || n != 1 {
 		t.Errorf("after reset and one 7ms: p50 %v p99 %v max %v n %d", p50, p99, most, n)
 	}
+}
+
+// setMaxInFlight bounds the probes of the process in flight until the test
+// ends; the scheduler reads it when endpoints join.
+func setMaxInFlight(t *testing.T, n int) {
+	prev := MaxInFlight
+	MaxInFlight = n
+	t.Cleanup(func() { MaxInFlight = prev })
 }

@@ -28,6 +28,7 @@ type backend struct {
 	ip   string
 	port int
 	mode atomic.Int32
+	hits atomic.Int64 // health checks received
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -81,6 +82,7 @@ func (b *backend) listen() error {
 }
 
 func (b *backend) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	b.hits.Add(1)
 	switch backendMode(b.mode.Load()) {
 	case unavailable:
 		w.WriteHeader(http.StatusServiceUnavailable)

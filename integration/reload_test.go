@@ -13,8 +13,9 @@ import (
 	"github.com/coredns/coredns/test"
 )
 
-// probeGoroutines counts the goroutines running a probe loop of any instance.
-func probeGoroutines() int { return goroutines("healthcheck.(*Engine).run(") }
+// probeGoroutines counts the probe workers of the process: one per endpoint,
+// up to healthcheck.MaxInFlight, whatever instances use them.
+func probeGoroutines() int { return goroutines("healthcheck.(*scheduler).run(") }
 
 // goroutines counts the goroutines whose stack mentions frame.
 func goroutines(frame string) int {

@@ -41,7 +41,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to wait after Start returns, for the second round to begin")
 	interval := flag.Duration("interval", time.Second, "probe interval")
 	timeout := flag.Duration("timeout", 500*time.Millisecond, "probe timeout")
-	inFlight := flag.Int("inflight", 0, "the engine's MaxInFlight; 0: healthcheck.DefaultMaxInFlight")
+	inFlight := flag.Int("inflight", 0, "healthcheck.MaxInFlight, the probes of the process in flight; 0: healthcheck.DefaultMaxInFlight")
 	hang := flag.Int("hang", 0, "how many endpoints never answer (the probes time out)")
 	first := flag.String("base", "127.1.0.1", "first endpoint address")
 	serverBin := flag.String("server", "", "server binary; empty: go build ./bench/scale/server")
@@ -74,7 +74,9 @@ func main() {
 	settings := healthcheck.Settings{Checks: []*healthcheck.Check{check}, Interval: *interval, Timeout: *timeout, Fall: 3, Rise: 2}
 	var changes atomic.Int64
 	g := healthcheck.NewEngine(func(*healthcheck.Endpoint) { changes.Add(1) })
-	g.MaxInFlight = *inFlight
+	if *inFlight > 0 {
+		healthcheck.MaxInFlight = *inFlight
+	}
 	addr := binary.BigEndian.Uint32(base.AsSlice())
 	for i := range *endpoints {
 		var b [4]byte
