@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/test"
 	tap "github.com/dnstap/golang-dnstap"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,14 +30,7 @@ func TestMetadataReachesDnstap(t *testing.T) {
 	%s
 }
 `, sock, failoverBlock(primary.ip, secondary.ip, primary.port))
-	inst, udp, _, err := test.CoreDNSServerAndPorts(corefile)
-	if err != nil {
-		t.Fatalf("could not start CoreDNS: %v", err)
-	}
-	defer func() {
-		inst.Stop()
-		inst.ShutdownCallbacks()
-	}()
+	_, udp := startCoreDNS(t, corefile)
 
 	want := map[string]string{
 		primary.ip:   "name=app.example.org. pool=primary reason=healthy",

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
 
 	_ "github.com/failover-dns/failover/plugin" // CoreDNS with failover in its place
@@ -76,14 +75,7 @@ app  3600 IN A   203.0.113.9
 			backends := startBackends(t, v.ips[0], v.ips[1])
 			primary, secondary := backends[0], backends[1]
 			corefile := fmt.Sprintf("example.org:0 {\n%s\n%s\n}\n", v.serverPart(t), failoverBlock(primary.ip, secondary.ip, primary.port))
-			inst, udp, _, err := test.CoreDNSServerAndPorts(corefile)
-			if err != nil {
-				t.Fatalf("could not start CoreDNS: %v", err)
-			}
-			defer func() {
-				inst.Stop()
-				inst.ShutdownCallbacks()
-			}()
+			_, udp := startCoreDNS(t, corefile)
 
 			waitAnswer(t, udp, v.query, primary.ip, failBound)
 			checkRecords(t, udp, v.query)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
 )
 
@@ -47,14 +46,7 @@ func TestCacheRefreshesAfterTheQuery(t *testing.T) {
 	}
 }
 `, failoverBlock(primary.ip, secondary.ip, primary.port), c.block, upstreams[0].addr, upstreams[1].addr)
-			inst, udp, _, err := test.CoreDNSServerAndPorts(corefile)
-			if err != nil {
-				t.Fatalf("could not start CoreDNS: %v", err)
-			}
-			defer func() {
-				inst.Stop()
-				inst.ShutdownCallbacks()
-			}()
+			_, udp := startCoreDNS(t, corefile)
 
 			names := map[string]string{"app.example.org.": primary.ip, "other.example.org.": "198.51.100.1"}
 			for name, want := range names {
