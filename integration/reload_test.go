@@ -16,6 +16,10 @@ import (
 // probeGoroutines counts the goroutines running a probe loop of any instance.
 func probeGoroutines() int { return goroutines("healthcheck.(*Engine).run(") }
 
+// followGoroutines counts the goroutines rebuilding the answers of an
+// instance after health changes: one per running instance.
+func followGoroutines() int { return goroutines("failover.(*Failover).follow(") }
+
 // goroutines counts the goroutines whose stack mentions frame.
 func goroutines(frame string) int {
 	buf := make([]byte, 1<<20)
@@ -86,7 +90,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 		waitAnswer(t, udp, r.name+".", r.want, 2*time.Second)
 		// Only the new instance probes: one loop per endpoint.
 		endpoints := len(strings.Fields(r.primary + " " + r.secondary))
-		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probeGoroutines() == endpoints })
+		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probeGoroutines() == endpoints && followGoroutines() == 1 })
 	}
 
 	// A bad Corefile is refused, and the running one keeps serving.
@@ -100,7 +104,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 
@@ -136,7 +140,7 @@ func TestFailedReloadStopsWhatStarted(t *testing.T) {
 	}
 
 	// Only the old instance probes, answers, and is reported.
-	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 })
+	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 && followGoroutines() == 1 })
 	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
 	resp, err := http.Get("http://" + statusAddr + "/status")
 	if err != nil {
