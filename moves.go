@@ -22,6 +22,8 @@ type move struct {
 type moveLog struct {
 	lines int
 	rest  map[moveKind]*moveGroup
+	last  moveKind   // the kind of the last move summed up, and its group:
+	group *moveGroup // the moves of a mass failure are mostly of one kind
 }
 
 type moveKind struct {
@@ -50,10 +52,13 @@ func (l *moveLog) add(m move) {
 		return
 	}
 	k := moveKind{m.back, m.qtype, m.from, m.to, m.reason}
-	g := l.rest[k]
-	if g == nil {
-		g = &moveGroup{}
-		l.rest[k] = g
+	g := l.group
+	if g == nil || k != l.last {
+		if g = l.rest[k]; g == nil {
+			g = &moveGroup{}
+			l.rest[k] = g
+		}
+		l.last, l.group = k, g
 	}
 	g.count++
 	if len(g.names) < moveExamples {

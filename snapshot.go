@@ -132,21 +132,24 @@ func (s *snapshot) rebuilt(blocks []*block, changed []int, healthy func(member) 
 // under the health that healthy reports and the overrides b reads now.
 func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
 	ov := b.overrides.current()
-	var shared *decision // of the names that no pool override sets apart
+	// One allocation for the block's decisions, one for their counters.
+	made := make([]decision, len(b.names))
+	counters := make([]atomic.Pointer[answerCounter], 2*len(b.names))
+	shared := -1 // the first of the names that no pool override sets apart
 	for j, name := range b.names {
-		var d decision
+		d := &made[j]
 		switch {
 		case ov.hasPoolOverride(name):
-			d = b.decide(judgeName(name, ov, healthy))
-		case shared == nil:
-			d = b.decide(judgeName(name, ov, healthy))
-			shared = &d
+			*d = b.decide(judgeName(name, ov, healthy))
+		case shared < 0:
+			*d = b.decide(judgeName(name, ov, healthy))
+			shared = j
 		default:
-			d = *shared
+			*d = made[shared]
 		}
-		d.a.name, d.a.counter = name, new(atomic.Pointer[answerCounter])
-		d.aaaa.name, d.aaaa.counter = name, new(atomic.Pointer[answerCounter])
-		decisions[j] = &d
+		d.a.name, d.a.counter = name, &counters[2*j]
+		d.aaaa.name, d.aaaa.counter = name, &counters[2*j+1]
+		decisions[j] = d
 	}
 }
 
