@@ -27,8 +27,9 @@
 // own (two endpoints a block), interval -interval, timeout -timeout, fall 1,
 // and starts it as CoreDNS does. After -warmup, the server makes every
 // primary fail at once (-fail: refuse connections, hang or answer 503), and
-// the program queries each name through the plugin's ServeDNS every -poll
-// until its answer is its secondary. It reports when the answers moved,
+// the program queries each name through the plugin's ServeDNS, in rounds
+// -poll apart (or three times as long as a round, so that the queries take
+// at most a quarter of a core), until its answer is its secondary. It reports when the answers moved,
 // relative to the failure (p50, p99, max), and the probes' lateness from the
 // failure until an interval and timeout and a second after it.
 package main
@@ -69,7 +70,7 @@ func main() {
 	names := flag.Int("names", 0, "run the real plugin with this many names, and fail every primary at once; 0: the engine alone")
 	perBlock := flag.Int("per-block", 1, "with -names: names a failover block; each block has two endpoints")
 	failMode := flag.String("fail", "refuse", "with -names: how the primaries fail: refuse, hang or error (HTTP 503)")
-	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: time between two rounds of queries after the failure")
+	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: the least time between two rounds of queries after the failure (at least 3 times a round)")
 	wait := flag.Duration("wait", 15*time.Second, "with -names: the most to wait for every answer to move")
 	logFile := flag.String("log", "", "write the log to this file; empty: discard it")
 	flag.Parse()
