@@ -34,6 +34,7 @@ type Failover struct {
 	stopFollowing chan struct{} // closed by OnShutdown: follow ends
 	following     sync.WaitGroup
 	rebuilds      atomic.Uint64 // snapshots published by follow
+	moves         *moveLog      // owned by follow
 
 	overrides      []*overrideSource // the override files of its blocks, each once
 	overrideSeries []series          // the series of the overrides in force; owned by follow once started
@@ -43,7 +44,7 @@ type Failover struct {
 }
 
 func newFailover() *Failover {
-	f := &Failover{changes: newChanges(), stopWatching: make(chan struct{}), stopFollowing: make(chan struct{})}
+	f := &Failover{changes: newChanges(), moves: newMoveLog(), stopWatching: make(chan struct{}), stopFollowing: make(chan struct{})}
 	// Called on a probe worker: it must not wait for a rebuild.
 	f.engine = healthcheck.NewEngine(func(e *healthcheck.Endpoint) {
 		recordTransition(e)
@@ -86,7 +87,7 @@ func (f *Failover) OnStartup() error {
 	f.engine.Start()
 	f.publishFirst(probedHealthy)
 	f.following.Add(1)
-	go f.follow()
+	go f.follow(probedHealthy)
 	for _, s := range f.overrides {
 		f.watching.Add(1)
 		go func() {

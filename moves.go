@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // move is a governed name's change of pool for one query type.
@@ -14,13 +15,16 @@ type move struct {
 	reason                string
 }
 
-// moveLog logs the moves of one rebuild. A mass failure moves thousands of
-// names at once: the first moveLines moves get a line each, as any move
-// does; the others are summed up, a line for each kind of move (direction,
+// moveLog logs the moves of the names between pools. A mass failure moves
+// thousands of names within an interval: moveLines moves a period
+// (moveLogPeriod) get a line each, as any move does; the others are summed
+// up at the end of the period, a line for each kind of move (direction,
 // pools, reason and query type) with their number and the first few names.
 // failovers_total, failbacks_total and the status endpoint have every name.
+// It belongs to the goroutine that rebuilds the answers, which calls flush
+// at the end of each period that logged a move.
 type moveLog struct {
-	lines int
+	lines int // logged a line each in this period
 	rest  map[moveKind]*moveGroup
 	last  moveKind   // the kind of the last move summed up, and its group:
 	group *moveGroup // the moves of a mass failure are mostly of one kind
@@ -37,6 +41,9 @@ type moveGroup struct {
 }
 
 func newMoveLog() *moveLog { return &moveLog{rest: map[moveKind]*moveGroup{}} }
+
+// pending reports whether the period logged any move.
+func (l *moveLog) pending() bool { return l.lines > 0 }
 
 func (l *moveLog) add(m move) {
 	if l == nil {
@@ -66,8 +73,14 @@ func (l *moveLog) add(m move) {
 	}
 }
 
-// flush logs the summary of the moves that had no line of their own.
+// flush logs the summary of the moves of the period that had no line of
+// their own, and starts a new period.
 func (l *moveLog) flush() {
+	defer func() {
+		l.lines = 0
+		clear(l.rest)
+		l.group = nil
+	}()
 	kinds := make([]moveKind, 0, len(l.rest))
 	for k := range l.rest {
 		kinds = append(kinds, k)
@@ -100,9 +113,12 @@ func (l *moveLog) flush() {
 	}
 }
 
-// moveLines is how many moves of one rebuild are logged a line each;
+// moveLines is how many moves of a period are logged a line each;
 // moveExamples, how many names a summary line lists.
 const (
 	moveLines    = 20
 	moveExamples = 5
 )
+
+// moveLogPeriod is the period of moveLines; a test shortens it.
+var moveLogPeriod = time.Second

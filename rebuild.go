@@ -134,18 +134,30 @@ func (d *dependents) affected(endpoints []*healthcheck.Endpoint, sources []*over
 // follow rebuilds the answers after each burst of changes, until
 // stopFollowing is closed. A rebuild starts at least rebuildSpacing after the
 // previous one ended: the changes of that time make one rebuild, whatever
-// their number.
-func (f *Failover) follow() {
+// their number. It ends the periods of the log of moves. The endpoints'
+// verdicts are those healthy reports: probedHealthy but in tests.
+func (f *Failover) follow(healthy func(member) bool) {
 	defer f.following.Done()
+	defer f.moves.flush()
 	spacing := time.NewTimer(rebuildSpacing)
 	defer spacing.Stop()
+	period := time.NewTimer(moveLogPeriod)
+	period.Stop()
+	defer period.Stop()
 	for {
 		select {
 		case <-f.stopFollowing:
 			return
+		case <-period.C:
+			f.moves.flush()
+			continue
 		case <-f.changes.wake:
 		}
-		f.rebuild(probedHealthy)
+		inPeriod := f.moves.pending()
+		f.rebuild(healthy)
+		if !inPeriod && f.moves.pending() {
+			period.Reset(moveLogPeriod)
+		}
 		spacing.Reset(rebuildSpacing)
 		select {
 		case <-f.stopFollowing:
@@ -173,15 +185,13 @@ func (f *Failover) rebuild(healthy func(member) bool) {
 			f.stateSeries.of(next.index, i, f.blocks[i]).recordEndpoint(f.blocks[i], e, healthy)
 		}
 	}
-	moves := newMoveLog()
 	for _, i := range affected {
 		b := f.blocks[i]
 		names, first := f.stateSeries.of(next.index, i, b), next.index.first[i]
 		for j, name := range b.names {
-			names[j].record(b, name, prev.decisions[first+j], next.decisions[first+j], moves)
+			names[j].record(b, name, prev.decisions[first+j], next.decisions[first+j], f.moves)
 		}
 	}
-	moves.flush()
 	if len(sources) > 0 {
 		series := overrideSeries(f.blocks)
 		setOverrideSeries(f.overrideSeries, series)
