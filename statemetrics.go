@@ -91,12 +91,12 @@ func (s stateSeries) recordState(blocks []*block, next *snapshot, healthy func(m
 	}
 }
 
-// recordEndpoint sets the gauges of e's verdict in block b, whose names'
-// series are names.
-func (names stateSeries) recordEndpoint(b *block, e *healthcheck.Endpoint, healthy func(member) bool) {
+// recordEndpoints sets the gauges of the verdicts of the members of block b
+// whose endpoints changed; names are the series of b's names.
+func (names stateSeries) recordEndpoints(b *block, changed map[*healthcheck.Endpoint]struct{}, healthy func(member) bool) {
 	for pi, p := range b.pools {
 		for mi, m := range p.members {
-			if m.endpoint == e {
+			if _, ok := changed[m.endpoint]; ok {
 				names.setEndpointHealthy(pi, mi, healthy(m))
 			}
 		}
