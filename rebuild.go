@@ -176,11 +176,9 @@ func (f *Failover) rebuild(healthy func(member) bool) {
 	// Block by block: the series are set in the order they were made,
 	// not in the random order of the changes, which costs a cache miss each.
 	for _, i := range affected {
-		f.stateSeries.of(next.index, i, f.blocks[i]).recordEndpoints(f.blocks[i], endpoints, healthy)
-	}
-	for _, i := range affected {
 		b := f.blocks[i]
 		names, first := f.stateSeries.of(next.index, i, b), next.index.first[i]
+		names.recordEndpoints(b, endpoints, healthy)
 		for j, name := range b.names {
 			names[j].record(b, name, prev.decisions[first+j], next.decisions[first+j], f.moves)
 		}
