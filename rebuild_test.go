@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -177,50 +176,6 @@ func TestChangesCoalesce(t *testing.T) {
 	}
 }
 
-// BenchmarkRebuild measures a rebuild after one endpoint changed, and after
-// every primary did, among 10,000 names: one a block, or ten a block.
-// Recording the changes, as probe workers do, is in the time; so are the
-// metric series the rebuild sets and its log lines (discarded). cpu-ns/op is
-// the process's CPU time (getrusage), garbage collection included: on a
-// shared machine, wall time also counts the waits for a core.
-func BenchmarkRebuild(b *testing.B) {
-	for _, layout := range []struct{ blocks, perBlock int }{{10000, 1}, {1000, 10}} {
-		// The verdict of primary i (10.1.i/256.i%256) is down[i]: as cheap
-		// to read as an endpoint's, where a map would cost more than the rest.
-		down := make([]bool, layout.blocks)
-		healthy := func(m member) bool {
-			a := m.addr.As4()
-			return a[1] != 1 || !down[int(a[2])<<8|int(a[3])]
-		}
-		f, err := parse(caddy.NewTestController("dns", manyBlocks(layout.blocks, layout.perBlock)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.publishFirst(healthy)
-		primaries := make([]*healthcheck.Endpoint, len(f.blocks))
-		for i := range f.blocks {
-			primaries[i] = primaryOf(f, i)
-		}
-		for _, changed := range []struct {
-			what      string
-			endpoints []*healthcheck.Endpoint
-		}{{"one endpoint", primaries[:1]}, {"every primary", primaries}} {
-			b.Run(fmt.Sprintf("%d names, %d a block, %s changed", layout.blocks*layout.perBlock, layout.perBlock, changed.what), func(b *testing.B) {
-				b.ReportAllocs()
-				cpu0 := cpuTime()
-				for b.Loop() {
-					for i, e := range changed.endpoints {
-						down[i] = !down[i] // down, then up again: every rebuild moves the names
-						f.changes.endpointChanged(e)
-					}
-					f.rebuild(healthy)
-				}
-				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-			})
-		}
-	}
-}
-
 // followGoroutines counts the goroutines rebuilding answers, of any instance.
 func followGoroutines() int {
 	buf := make([]byte, 1<<20)
@@ -344,61 +299,4 @@ func TestMassFailoverReachesAnswersAndSeries(t *testing.T) {
 
 	f.OnShutdown()
 	waitUntil(t, "the goroutine rebuilding answers ends at shutdown", func() bool { return followGoroutines() == before })
-}
-
-// TestMassMovesLoggedInSummary checks the log of the moves of a mass
-// failure: the first moveLines moves of a period have a line each, the
-// others one line for each kind of move, with their number, once the
-// period ends.
-func TestMassMovesLoggedInSummary(t *testing.T) {
-	const blocks = moveLines + 12
-	v := verdicts{}
-	f := parsedWith(t, manyBlocks(blocks, 1), v)
-	logged := captureLog(t)
-	for i := range f.blocks[:blocks/2] {
-		v[primaryOf(f, i)] = true
-		f.changes.endpointChanged(primaryOf(f, i))
-	}
-	f.rebuild(v.healthy)
-	for i := range f.blocks[blocks/2:] {
-		v[primaryOf(f, blocks/2+i)] = true
-		f.changes.endpointChanged(primaryOf(f, blocks/2+i))
-	}
-	f.rebuild(v.healthy)
-	out := logged.take()
-	if n := strings.Count(out, " A fails over from pool primary to secondary (failover)"); n != moveLines || strings.Count(out, "\n") != moveLines {
-		t.Errorf("%d lines of a name each, want %d and nothing else:\n%s", n, moveLines, out)
-	}
-	f.moves.flush() // the period ends
-	out = logged.take()
-	if !strings.Contains(out, "12 more names A fail over from pool primary to secondary (failover): n") || !strings.HasSuffix(out, " ...\n") || strings.Count(out, "\n") != 1 {
-		t.Errorf("not one summary of the 12 other moves:\n%s", out)
-	}
-
-	// A new period: the failback of the last names.
-	defer func(period time.Duration) { moveLogPeriod = period }(moveLogPeriod)
-	moveLogPeriod = 50 * time.Millisecond
-	f.following.Add(1)
-	go f.follow(v.healthy)
-	defer func() { close(f.stopFollowing); f.following.Wait() }()
-	for i := range f.blocks[:moveLines+1] {
-		v[primaryOf(f, i)] = false
-		f.changes.endpointChanged(primaryOf(f, i))
-	}
-	var summary string
-	waitUntil(t, "the summary of the period", func() bool {
-		summary += logged.take()
-		return strings.Contains(summary, "more name")
-	})
-	if n := strings.Count(summary, ". A fails back from pool secondary to primary (healthy)"); n != moveLines ||
-		!strings.Contains(summary, "1 more name A fails back from pool secondary to primary (healthy): n") || strings.Contains(summary, "...") {
-		t.Errorf("not %d lines and a summary of the last failback:\n%s", moveLines, summary)
-	}
-}
-
-// cpuTime returns the CPU time of this process, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
