@@ -156,18 +156,17 @@ func (m massFailure) run(srv *server, base netip.Addr) {
 // querier asks the plugin for the A record of each name, as a client's query
 // reaches it: failover answers alone, nothing after it in the chain.
 type querier struct {
-	f           *failover.Failover
-	names       []string
-	primary     []net.IP // by name
-	secondary   []net.IP
-	req         []*dns.Msg
-	perBlock    int
-	ctx         context.Context
-	lastAnswers *answerWriter
+	f         *failover.Failover
+	names     []string
+	primary   []net.IP // by name
+	secondary []net.IP
+	req       []*dns.Msg
+	ctx       context.Context
+	w         *answerWriter // one for every query: they are asked one at a time
 }
 
 func newQuerier(f *failover.Failover, names, perBlock int, base netip.Addr) *querier {
-	q := &querier{f: f, perBlock: perBlock, ctx: context.Background(), lastAnswers: &answerWriter{}}
+	q := &querier{f: f, ctx: context.Background(), w: &answerWriter{}}
 	for i := range names {
 		block := i / perBlock
 		name := fmt.Sprintf("n%d-%d.scale.example.org.", block, i%perBlock)
@@ -183,7 +182,7 @@ func newQuerier(f *failover.Failover, names, perBlock int, base netip.Addr) *que
 
 // answer returns the address name i answers with, or nil.
 func (q *querier) answer(i int) net.IP {
-	w := q.lastAnswers
+	w := q.w
 	w.msg = nil
 	q.f.ServeDNS(q.ctx, w, q.req[i])
 	if w.msg == nil || len(w.msg.Answer) != 1 {
