@@ -10,7 +10,7 @@ FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzParseOverrides:. FuzzProbeHTTP:./
 BENCHCOUNT ?= 6
 BENCH ?= .
 
-.PHONY: coredns example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale clean
+.PHONY: coredns example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
 
 # CoreDNS with every standard plugin and failover. go build's cache makes the
 # unconditional rebuild cheap.
@@ -50,7 +50,7 @@ fuzz:
 # Go benchmarks of ServeDNS against loadbalance, then the end-to-end load test
 # of ./coredns with dnsperf, with and without failover, and the probe engine
 # at 10,000 endpoints. Needs a quiet machine.
-bench: bench-go bench-e2e bench-scale
+bench: bench-go bench-e2e bench-scale bench-scale-failover
 
 bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./...
@@ -64,6 +64,13 @@ bench-e2e:
 # -h lists them); pinned: taskset -c 0 make bench-scale SCALEFLAGS='-server-cpus 1'.
 bench-scale:
 	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 30s $(SCALEFLAGS)
+
+# The real plugin at scale: every primary fails at once, under 2,000 names (a
+# block each) and 10,000 names (5 a block), two endpoints a block; prints when
+# the answers moved and the probes' lateness through it.
+bench-scale-failover:
+	GO='$(GO)' $(GO) run ./bench/scale -names 2000 $(SCALEFLAGS)
+	GO='$(GO)' $(GO) run ./bench/scale -names 10000 -per-block 5 $(SCALEFLAGS)
 
 clean:
 	rm -rf coredns .example

@@ -14,9 +14,9 @@ import (
 
 // ancestorsOf returns the names strictly between each of the blocks' names
 // and its server block's zone that failover does not govern itself, with the
-// decision of a governed name below each.
-func ancestorsOf(blocks []*block, names map[string]*decision) map[string]*decision {
-	ancestors := map[string]*decision{}
+// position of a governed name below each.
+func ancestorsOf(blocks []*block, names map[string]int) map[string]int {
+	ancestors := map[string]int{}
 	for _, b := range blocks {
 		for _, name := range b.names {
 			zone := b.zones.Matches(name)
@@ -46,5 +46,8 @@ func (s *snapshot) exists(name string) *decision {
 	if d := s.find(name); d != nil {
 		return d
 	}
-	return findFold(s.ancestors, name)
+	if i, ok := findFold(s.index.ancestors, name); ok {
+		return s.decisions[i]
+	}
+	return nil
 }

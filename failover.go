@@ -23,51 +23,42 @@ type Failover struct {
 	server     string      // the keys of its server block, as written: names it in the status
 	generation *generation // its configuration's instances, stopped together if a reload fails (see lifecycle.go)
 
-	state     atomic.Pointer[snapshot] // read by every query; replaced on each health change
-	publishMu sync.Mutex               // one rebuild at a time, so the last one published is the newest
-	judged    atomic.Bool              // every endpoint has had a verdict: see Ready
-	series    []series                 // the metric series of this instance's names and endpoints
+	state       atomic.Pointer[snapshot] // read by every query; replaced on each health change
+	judged      atomic.Bool              // every endpoint has had a verdict: see Ready
+	series      []series                 // the metric series of this instance's names and endpoints
+	stateSeries stateSeries              // those of the state of each name, looked up; set by publishFirst
+
+	// Health changes, rebuilt into the answers by the goroutine follow (rebuild.go).
+	changes       *changes
+	dependents    *dependents
+	stopFollowing chan struct{} // closed by OnShutdown: follow ends
+	following     sync.WaitGroup
+	rebuilds      atomic.Uint64 // snapshots published by follow
+	moves         *moveLog      // owned by follow
 
 	overrides      []*overrideSource // the override files of its blocks, each once
-	overrideSeries []series          // the series of the overrides in force; guarded by publishMu
+	overrideSeries []series          // the series of the overrides in force; owned by follow once started
 	stopWatching   chan struct{}     // closed by OnShutdown: the override files' polling ends
 	watching       sync.WaitGroup
 	stopOnce       sync.Once // OnShutdown's
 }
 
 func newFailover() *Failover {
-	f := &Failover{stopWatching: make(chan struct{})}
-	f.engine = healthcheck.NewEngine(func(*healthcheck.Endpoint) { f.publish() })
+	f := &Failover{changes: newChanges(), moves: newMoveLog(), stopWatching: make(chan struct{}), stopFollowing: make(chan struct{})}
+	// Called on a probe worker: it must not wait for a rebuild.
+	f.engine = healthcheck.NewEngine(f.changes.endpointChanged)
 	// Once for the process, whatever server blocks share the endpoint.
 	f.engine.OnProbe = recordProbe
 	f.engine.OnTransition = recordTransition
 	return f
 }
 
-// publish rebuilds the answers from the endpoints' current verdicts.
-func (f *Failover) publish() {
-	f.publishMu.Lock()
-	defer f.publishMu.Unlock()
-	prev := f.state.Load()
-	next := buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() })
-	f.state.Store(next)
-	// Before startup the instance may never run (a reload that fails): it
-	// sets no metric.
-	if f.judged.Load() {
-		recordState(f.blocks, prev, next)
-	}
-}
-
-// overridesChanged publishes the answers under the overrides now in force.
-func (f *Failover) overridesChanged() {
-	f.publish()
-	f.publishMu.Lock()
-	defer f.publishMu.Unlock()
-	if f.judged.Load() {
-		next := overrideSeries(f.blocks)
-		setOverrideSeries(f.overrideSeries, next)
-		f.overrideSeries = next
-	}
+// prepare indexes the parsed blocks and publishes answers under no verdict
+// yet, so that a query before startup finds a snapshot. The instance may
+// never start (a reload that fails): it sets no metric.
+func (f *Failover) prepare() {
+	f.dependents = newDependents(f.blocks)
+	f.state.Store(buildSnapshot(f.blocks, probedHealthy))
 }
 
 // OnStartup starts probing and publishes the first verdicts, before CoreDNS
@@ -93,26 +84,29 @@ func (f *Failover) OnStartup() error {
 		s.reload()
 	}
 	f.engine.Start()
-	f.publishFirst()
+	f.publishFirst(probedHealthy)
+	f.following.Add(1)
+	go f.follow(probedHealthy)
 	for _, s := range f.overrides {
 		f.watching.Add(1)
 		go func() {
 			defer f.watching.Done()
-			s.watch(f.stopWatching, f.overridesChanged)
+			s.watch(f.stopWatching, func() { f.changes.overridesChanged(s) })
 		}()
 	}
 	return nil
 }
 
-// publishFirst publishes the first verdicts and marks the instance judged. The
-// first state is not a failover: it sets the gauges only.
-func (f *Failover) publishFirst() {
-	f.publishMu.Lock()
-	defer f.publishMu.Unlock()
-	next := buildSnapshot(f.blocks, func(m member) bool { return m.endpoint.Healthy() })
+// publishFirst publishes the first verdicts, which healthy reports, and marks
+// the instance judged. The first state is not a failover: it sets the gauges
+// only. The changes recorded while the first probes ran are in it.
+func (f *Failover) publishFirst(healthy func(member) bool) {
+	f.changes.take()
+	next := buildSnapshot(f.blocks, healthy)
 	f.state.Store(next)
 	f.judged.Store(true)
-	recordState(f.blocks, nil, next)
+	f.stateSeries = lookupStateSeries(f.blocks)
+	f.stateSeries.recordState(f.blocks, next, healthy)
 	f.overrideSeries = overrideSeries(f.blocks)
 	setOverrideSeries(nil, f.overrideSeries)
 }
@@ -132,11 +126,13 @@ func (f *Failover) OnShutdown() error {
 		close(f.stopWatching)
 		f.watching.Wait()
 		f.engine.Stop()
-		f.publishMu.Lock()
+		// No series is set after it is released: a series no other
+		// instance owns would come back.
+		close(f.stopFollowing)
+		f.following.Wait()
 		releaseSeries(f.series)
 		releaseSeries(f.overrideSeries)
 		f.overrideSeries = nil
-		f.publishMu.Unlock()
 	})
 	return nil
 }

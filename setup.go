@@ -81,7 +81,7 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		f.shareOverrides(b)
 		f.blocks = append(f.blocks, b)
 	}
-	f.publish()
+	f.prepare()
 	return f, nil
 }
 

@@ -2,16 +2,41 @@ package failover
 
 import (
 	"net"
+	"slices"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
 
 // snapshot is the answer for every governed name under one health state. It is
-// never changed once published, so ServeDNS reads it without a lock.
+// never changed once published, so ServeDNS reads it without a lock. A health
+// change makes the next snapshot from the previous one: a copy of decisions,
+// a slice of pointers, with new decisions for the blocks whose endpoints
+// changed; the others, and index, are shared.
 type snapshot struct {
-	names     map[string]*decision // by lower-case fully qualified name
-	ancestors map[string]*decision // the names between them and their zones: see ent.go
+	index     *nameIndex
+	decisions []*decision // by position in index
+}
+
+// nameIndex is where each name's decision sits in the snapshots of one
+// instance: the names of block i from first[i] on, in the block's order. It
+// depends on the configuration alone, and every snapshot of it shares it.
+type nameIndex struct {
+	position  map[string]int // by lower-case fully qualified name
+	first     []int          // by block
+	ancestors map[string]int // the names between them and their zones, to a governed name below: see ent.go
+}
+
+func newNameIndex(blocks []*block) *nameIndex {
+	x := &nameIndex{position: map[string]int{}, first: make([]int, len(blocks))}
+	for i, b := range blocks {
+		x.first[i] = len(x.position)
+		for _, name := range b.names {
+			x.position[name] = len(x.position)
+		}
+	}
+	x.ancestors = ancestorsOf(blocks, x.position)
+	return x
 }
 
 // decision is what a governed name answers, per address family, and how its
@@ -56,22 +81,25 @@ func (s *snapshot) lookup(name string, qtype uint16) *choice {
 
 // find returns the decision of name, or nil when failover does not govern it.
 // It does not allocate, whatever the case of name.
-func (s *snapshot) find(name string) *decision { return findFold(s.names, name) }
+func (s *snapshot) find(name string) *decision {
+	if i, ok := findFold(s.index.position, name); ok {
+		return s.decisions[i]
+	}
+	return nil
+}
 
-// findFold returns m's decision for name in lower case, or nil.
-func findFold(m map[string]*decision, name string) *decision {
-	d, ok := m[name]
+// findFold returns m's value for name in lower case.
+func findFold(m map[string]int, name string) (int, bool) {
+	i, ok := m[name]
 	if !ok {
 		var buf [256]byte // a longer (escaped) name still works, with an allocation
 		lower, changed := lowerASCII(buf[:0], name)
 		if !changed {
-			return nil
+			return 0, false
 		}
-		if d, ok = m[string(lower)]; !ok { // the conversion in a map index does not allocate
-			return nil
-		}
+		i, ok = m[string(lower)] // the conversion in a map index does not allocate
 	}
-	return d
+	return i, ok
 }
 
 // lowerASCII appends name in lower case to buf, and reports whether that changed anything.
@@ -91,28 +119,48 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 // buildSnapshot decides every name of blocks under the health that healthy
 // reports and the overrides each block reads at this moment.
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
-	s := &snapshot{names: map[string]*decision{}}
-	for _, b := range blocks {
-		ov := b.overrides.current()
-		var shared *decision // of the names that no pool override sets apart
-		for _, name := range b.names {
-			var d decision
-			switch {
-			case ov.hasPoolOverride(name):
-				d = b.decide(judgeName(name, ov, healthy))
-			case shared == nil:
-				d = b.decide(judgeName(name, ov, healthy))
-				shared = &d
-			default:
-				d = *shared
-			}
-			d.a.name, d.a.counter = name, new(atomic.Pointer[answerCounter])
-			d.aaaa.name, d.aaaa.counter = name, new(atomic.Pointer[answerCounter])
-			s.names[name] = &d
-		}
+	index := newNameIndex(blocks)
+	s := &snapshot{index: index, decisions: make([]*decision, len(index.position))}
+	for i, b := range blocks {
+		b.decideNames(s.decisions[index.first[i]:], healthy)
 	}
-	s.ancestors = ancestorsOf(blocks, s.names)
 	return s
+}
+
+// rebuilt returns the snapshot that follows s when only the blocks at
+// positions changed (of blocks) may decide differently: theirs are decided
+// again, the other decisions are s's.
+func (s *snapshot) rebuilt(blocks []*block, changed []int, healthy func(member) bool) *snapshot {
+	next := &snapshot{index: s.index, decisions: slices.Clone(s.decisions)}
+	for _, i := range changed {
+		blocks[i].decideNames(next.decisions[s.index.first[i]:], healthy)
+	}
+	return next
+}
+
+// decideNames decides each name of b, into decisions in the order of b.names,
+// under the health that healthy reports and the overrides b reads now.
+func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
+	ov := b.overrides.current()
+	// One allocation for the block's decisions, one for their counters.
+	made := make([]decision, len(b.names))
+	counters := make([]atomic.Pointer[answerCounter], 2*len(b.names))
+	shared := -1 // the first of the names that no pool override sets apart
+	for j, name := range b.names {
+		d := &made[j]
+		switch {
+		case ov.hasPoolOverride(name):
+			*d = b.decide(judgeName(name, ov, healthy))
+		case shared < 0:
+			*d = b.decide(judgeName(name, ov, healthy))
+			shared = j
+		default:
+			*d = made[shared]
+		}
+		d.a.name, d.a.counter = name, &counters[2*j]
+		d.aaaa.name, d.aaaa.counter = name, &counters[2*j+1]
+		decisions[j] = d
+	}
 }
 
 // decide makes the decision of a name that judge judges.

@@ -122,7 +122,7 @@ func buildStatus(instances []*Failover, addr, name string, now time.Time) *statu
 			ov := b.overrides.current()
 			for _, n := range b.names {
 				if name == "" || n == name {
-					doc.Names = append(doc.Names, b.nameStatus(n, f.server, snap.names[n], ov))
+					doc.Names = append(doc.Names, b.nameStatus(n, f.server, snap.find(n), ov))
 				}
 			}
 			if b.overrides != nil {

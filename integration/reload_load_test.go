@@ -173,7 +173,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 

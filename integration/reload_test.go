@@ -17,6 +17,10 @@ import (
 // up to healthcheck.MaxInFlight, whatever instances use them.
 func probeGoroutines() int { return goroutines("healthcheck.(*scheduler).run(") }
 
+// followGoroutines counts the goroutines rebuilding the answers of an
+// instance after health changes: one per running instance.
+func followGoroutines() int { return goroutines("failover.(*Failover).follow(") }
+
 // goroutines counts the goroutines whose stack mentions frame.
 func goroutines(frame string) int {
 	buf := make([]byte, 1<<20)
@@ -87,7 +91,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 		waitAnswer(t, udp, r.name+".", r.want, 2*time.Second)
 		// Only the new instance probes: one loop per endpoint.
 		endpoints := len(strings.Fields(r.primary + " " + r.secondary))
-		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probeGoroutines() == endpoints })
+		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probeGoroutines() == endpoints && followGoroutines() == 1 })
 	}
 
 	// A bad Corefile is refused, and the running one keeps serving.
@@ -101,7 +105,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 
@@ -137,7 +141,7 @@ func TestFailedReloadStopsWhatStarted(t *testing.T) {
 	}
 
 	// Only the old instance probes, answers, and is reported.
-	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 })
+	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 && followGoroutines() == 1 })
 	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
 	resp, err := http.Get("http://" + statusAddr + "/status")
 	if err != nil {

@@ -286,7 +286,7 @@ func TestStatusEndpoint(t *testing.T) {
 		t.Error("the status address is still listened on after shutdown")
 	}
 	waitGoroutines(t, "after shutdown", func() bool {
-		return probeGoroutines() == 0 && statusGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probeGoroutines() == 0 && followGoroutines() == 0 && statusGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 

@@ -15,12 +15,30 @@
 // (Engine.Lateness, reset at the start of the window), the prober's CPU time
 // (getrusage) and memory, and the server's CPU time and requests. -hang makes
 // the last endpoints accept and never answer, so that their probes time out.
+//
+// With -names, it runs the real plugin instead of the bare engine, and a mass
+// failure (make bench-scale-failover):
+//
+//	go run ./bench/scale -names 2000
+//	go run ./bench/scale -names 10000 -per-block 5
+//
+// It sets failover up from a Corefile of -names names, -per-block names to a
+// failover block, each block with a primary and a secondary address of its
+// own (two endpoints a block), interval -interval, timeout -timeout, fall 1,
+// and starts it as CoreDNS does. After -warmup, the server makes every
+// primary fail at once (-fail: refuse connections, hang or answer 503), and
+// the program queries each name through the plugin's ServeDNS, in rounds
+// -poll apart (or three times as long as a round, so that the queries take
+// at most a quarter of a core), until its answer is its secondary. It reports when the answers moved,
+// relative to the failure (p50, p99, max), and the probes' lateness from the
+// failure until an interval and timeout and a second after it.
 package main
 
 import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	golog "log"
 	"net/netip"
 	"os"
 	"runtime"
@@ -49,8 +67,22 @@ func main() {
 	verbose := flag.Bool("v", false, "print figures every second")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured window to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the window to this file")
+	names := flag.Int("names", 0, "run the real plugin with this many names, and fail every primary at once; 0: the engine alone")
+	perBlock := flag.Int("per-block", 1, "with -names: names a failover block; each block has two endpoints")
+	failMode := flag.String("fail", "refuse", "with -names: how the primaries fail: refuse, hang or error (HTTP 503)")
+	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: the least time between two rounds of queries after the failure (at least 3 times a round)")
+	wait := flag.Duration("wait", 15*time.Second, "with -names: the most to wait for every answer to move")
+	logFile := flag.String("log", "", "write the log to this file; empty: discard it")
 	flag.Parse()
 	clog.Discard() // a line per verdict change: thousands with -hang
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		defer f.Close()
+		golog.SetOutput(f)
+	}
 	base, err := netip.ParseAddr(*first)
 	if err != nil || !base.Is4() {
 		fatalf("-base %q: want an IPv4 address", *first)
@@ -62,10 +94,23 @@ func main() {
 		fileLimit(), sysctl("net/ipv4/ip_local_port_range"), sysctl("net/ipv4/tcp_tw_reuse"),
 		sysctl("net/ipv4/tcp_max_tw_buckets"), sysctl("net/core/somaxconn"))
 
+	if *names > 0 {
+		if *perBlock < 1 || *names%*perBlock != 0 {
+			fatalf("-names %d is not a multiple of -per-block %d", *names, *perBlock)
+		}
+		*endpoints, *hang = 2**names / *perBlock, 0
+	}
 	srv := startServer(*serverBin, *serverCPUs, base, *endpoints, *hang)
 	defer srv.close()
 	fmt.Printf("server: pid %d on CPUs %s, %d addresses from %s, port %d, %d hanging\n",
 		srv.cmd.Process.Pid, procStatus(fmt.Sprint(srv.cmd.Process.Pid), "Cpus_allowed_list"), *endpoints, base, srv.port, *hang)
+
+	if *names > 0 {
+		m := massFailure{names: *names, perBlock: *perBlock, interval: *interval, timeout: *timeout,
+			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait}
+		m.run(srv, base)
+		return
+	}
 
 	check, err := healthcheck.ParseCheck(fmt.Sprintf("http://:%d/health", srv.port))
 	if err != nil {

@@ -96,3 +96,17 @@ func (s *server) stats() serverStats {
 	st.cpu = time.Duration(user + sys)
 	return st
 }
+
+// fail makes count addresses fail in mode (refuse, hang or error): the
+// address of index first and every stride-th after it. It returns once they
+// do.
+func (s *server) fail(mode string, first, count, stride int) {
+	fmt.Fprintf(s.in, "fail %s %d %d %d\n", mode, first, count, stride)
+	var failed int
+	if !s.out.Scan() {
+		fatalf("the server stopped")
+	}
+	if _, err := fmt.Sscanf(s.out.Text(), "failed %d", &failed); err != nil || failed != count {
+		fatalf("server said %q to fail %d addresses", s.out.Text(), count)
+	}
+}

@@ -8,8 +8,15 @@
 //	stats USER_NS SYS_NS REQUESTS MIN MAX
 //
 // its CPU time since it started, and the requests since the previous "stats":
-// in all, and the fewest and most one answering address got. It exits when its
-// standard input closes.
+// in all, and the fewest and most one answering address got. A line
+//
+//	fail MODE FIRST COUNT STRIDE
+//
+// makes COUNT addresses fail, the address of index FIRST and every STRIDE-th
+// after it, and is answered "failed COUNT" once they do. MODE is refuse (the
+// listener is closed: connections are refused), hang (requests are read and
+// never answered) or error (HTTP 503). It exits when its standard input
+// closes.
 package main
 
 import (
@@ -23,6 +30,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,7 +51,11 @@ func main() {
 		fatalf("%v", err)
 	}
 
-	s := &server{base: ip4(base), counts: make([]atomic.Uint64, *n), hangFrom: *n - *hang}
+	s := &server{base: ip4(base), counts: make([]atomic.Uint64, *n), modes: make([]atomic.Uint32, *n), hangFrom: *n - *hang}
+	for i := s.hangFrom; i < *n; i++ {
+		s.modes[i].Store(modeHang)
+	}
+	listeners := make([]net.Listener, *n)
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -56,6 +68,7 @@ func main() {
 			fatalf("listen on %d addresses: %v", i, err)
 		}
 		*port = ln.Addr().(*net.TCPAddr).Port
+		listeners[i] = ln
 		go srv.Serve(ln)
 	}
 	fmt.Printf("ready %d\n", *port)
@@ -63,6 +76,10 @@ func main() {
 	last := make([]uint64, *n)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if strings.HasPrefix(in.Text(), "fail ") {
+			fmt.Printf("failed %d\n", s.fail(in.Text(), listeners))
+			continue
+		}
 		if in.Text() != "stats" {
 			continue
 		}
@@ -89,7 +106,39 @@ func main() {
 type server struct {
 	base     uint32
 	counts   []atomic.Uint64 // requests per address
-	hangFrom int             // addresses from this index on never answer
+	modes    []atomic.Uint32 // how each address answers: modeOK, modeHang or modeError
+	hangFrom int             // addresses from this index on never answer, from the start
+}
+
+const (
+	modeOK uint32 = iota
+	modeHang
+	modeError
+)
+
+// fail carries out the command "fail MODE FIRST COUNT STRIDE" and returns
+// how many addresses it made fail.
+func (s *server) fail(command string, listeners []net.Listener) int {
+	var mode string
+	var first, count, stride int
+	if _, err := fmt.Sscanf(command, "fail %s %d %d %d", &mode, &first, &count, &stride); err != nil || stride < 1 {
+		fatalf("bad command %q: want fail MODE FIRST COUNT STRIDE", command)
+	}
+	failed := 0
+	for i := first; failed < count && i < len(listeners); i += stride {
+		switch mode {
+		case "refuse":
+			listeners[i].Close()
+		case "hang":
+			s.modes[i].Store(modeHang)
+		case "error":
+			s.modes[i].Store(modeError)
+		default:
+			fatalf("bad mode %q: want refuse, hang or error", mode)
+		}
+		failed++
+	}
+	return failed
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -104,8 +153,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.counts[i].Add(1)
-	if i >= s.hangFrom {
+	switch s.modes[i].Load() {
+	case modeHang:
 		<-r.Context().Done() // the prober hangs up at its timeout
+		return
+	case modeError:
+		http.Error(w, "failing", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Length", "2")
