@@ -31,10 +31,8 @@ func settleNegative(req, res *dns.Msg, snap *snapshot, decided *choice) *dns.Msg
 		return res
 	}
 	name := deniedName(q, res.Answer)
-	d := snap.exists(name)
-	if d == nil {
-		return res
-	}
+	// The cheap checks of the answer first: most answers have records, and
+	// most names are not governed.
 	if !made {
 		if owns(res.Answer, name) {
 			return res // the chain's records of the name: a TXT, the AAAA of a family failover leaves alone
@@ -42,6 +40,10 @@ func settleNegative(req, res *dns.Msg, snap *snapshot, decided *choice) *dns.Msg
 		if res.Rcode == dns.RcodeSuccess && soaOf(res.Ns, name) != nil {
 			return res // the chain's own NODATA
 		}
+	}
+	d := snap.exists(name)
+	if d == nil {
+		return res
 	}
 	res.Rcode = dns.RcodeSuccess
 	res.Authoritative = true
