@@ -5,11 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // TestStartWaitsForFirstVerdict starts an engine over an endpoint that never
@@ -281,13 +281,4 @@ func TestWorkersFollowEndpoints(t *testing.T) {
 }
 
 // goroutines counts the goroutines whose stack mentions frame.
-func goroutines(frame string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), frame)
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func goroutines(frame string) int { return testutil.Goroutines(frame) }

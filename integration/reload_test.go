@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/test"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // probeGoroutines counts the probe workers of the process: one per endpoint,
@@ -22,16 +24,7 @@ func probeGoroutines() int { return goroutines("healthcheck.(*scheduler).run(") 
 func followGoroutines() int { return goroutines("failover.(*Failover).follow(") }
 
 // goroutines counts the goroutines whose stack mentions frame.
-func goroutines(frame string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), frame)
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func goroutines(frame string) int { return testutil.Goroutines(frame) }
 
 // waitGoroutines polls until cond holds for the goroutine counts, or fails.
 func waitGoroutines(t *testing.T, what string, cond func() bool) {
