@@ -213,3 +213,16 @@ func configKeys(c *caddy.Controller) ([][2]int, error) {
 	}
 	return keys, nil
 }
+
+// CheckStartup runs, on the configuration c belongs to, the check failover
+// runs when CoreDNS starts it, without starting anything: that no name is
+// taken by a more specific server block. Call it after the configuration's
+// servers are made (MakeServers), in place of its startup hooks, which would
+// start probing: the checkconf command does.
+func CheckStartup(c *caddy.Controller) error {
+	rc, _ := c.Get(reachKey{}).(*reachCheck)
+	if rc == nil {
+		return nil // no failover in the configuration
+	}
+	return rc.check()
+}

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/test"
+	"github.com/failover-dns/failover/checkconf"
 )
 
 // corefiles returns the bodies of the ~~~ corefile blocks of a Markdown file.
@@ -33,10 +32,10 @@ func corefiles(t *testing.T, path string) []string {
 	return blocks
 }
 
-// validate runs every plugin's setup over corefile, as CoreDNS does before it
-// serves one, without binding its ports.
+// validate checks corefile as checkconf does: as CoreDNS reads it at startup,
+// without binding its ports or probing.
 func validate(corefile string) error {
-	return caddy.ValidateAndExecuteDirectives(test.NewInput(corefile), nil, true)
+	return checkconf.Check("Corefile", []byte(corefile))
 }
 
 // TestDocumentedCorefiles checks that every Corefile in the README, the guides
