@@ -10,12 +10,19 @@ FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzParseOverrides:. FuzzProbeHTTP:./
 BENCHCOUNT ?= 6
 BENCH ?= .
 
-.PHONY: coredns example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
+.PHONY: all coredns checkconf example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
+
+all: coredns checkconf
 
 # CoreDNS with every standard plugin and failover. go build's cache makes the
 # unconditional rebuild cheap.
 coredns:
 	$(GO) build -o coredns ./plugin/coredns
+
+# Checks Corefiles as that CoreDNS reads them at startup, without starting
+# them: ./checkconf Corefile... (- reads standard input).
+checkconf:
+	$(GO) build -o checkconf ./cmd/checkconf
 
 # Build and run the demo of the README: CoreDNS on 127.0.0.1:1053 and two backends.
 example:
@@ -73,4 +80,4 @@ bench-scale-failover:
 	GO='$(GO)' $(GO) run ./bench/scale -names 10000 -per-block 5 $(SCALEFLAGS)
 
 clean:
-	rm -rf coredns .example
+	rm -rf coredns checkconf .example

@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/failover-dns/failover/checkconf"
+	"github.com/failover-dns/failover/internal/checkconf"
 )
 
 // corefiles returns the bodies of the ~~~ corefile blocks of a Markdown file.
@@ -32,29 +35,49 @@ func corefiles(t *testing.T, path string) []string {
 	return blocks
 }
 
-// validate checks corefile as checkconf does: as CoreDNS reads it at startup,
-// without binding its ports or probing.
-func validate(corefile string) error {
-	return checkconf.Check("Corefile", []byte(corefile))
+// validate checks corefile, read from the file at path, as checkconf does:
+// as CoreDNS reads it at startup, without binding its ports or probing.
+func validate(path, corefile string) error {
+	return checkconf.Check(path, []byte(corefile))
 }
 
 // TestDocumentedCorefiles checks that every Corefile in the README, the guides
-// of docs/ and the demo is accepted exactly as written.
+// of docs/ and the tree (the demo's; any file named Corefile or *.Corefile,
+// outside testdata) is accepted exactly as written.
 func TestDocumentedCorefiles(t *testing.T) {
-	demo, err := os.ReadFile("../example/Corefile")
-	if err != nil {
-		t.Fatal(err)
+	var names, bodies []string
+	addBlocks := func(md string) int {
+		blocks := corefiles(t, md)
+		for i, b := range blocks {
+			names = append(names, fmt.Sprintf("%s, corefile block %d", filepath.Base(md), i+1))
+			bodies = append(bodies, b)
+		}
+		return len(blocks)
 	}
-	readme := corefiles(t, "../README.md")
-	if len(readme) < 3 {
-		t.Fatalf("found %d corefile blocks in the README, want at least 3", len(readme))
+	if n := addBlocks("../README.md"); n < 3 {
+		t.Fatalf("found %d corefile blocks in the README, want at least 3", n)
 	}
 	guides, err := filepath.Glob("../docs/*.md")
 	if err != nil || len(guides) == 0 {
 		t.Fatalf("no guides in docs/: %v", err)
 	}
 	for _, guide := range guides {
-		readme = append(readme, corefiles(t, guide)...)
+		addBlocks(guide)
+	}
+	files := corefilesInTree(t, "..")
+	if !slices.Contains(files, filepath.Join("..", "example", "Corefile")) {
+		t.Fatalf("the demo's Corefile is not among the files found: %v", files)
+	}
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(f) // its imports are relative to it, not to the directory below
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, bodies = append(names, abs), append(bodies, string(body))
 	}
 
 	// The zone file an example names, relative to the working directory.
@@ -65,13 +88,36 @@ func TestDocumentedCorefiles(t *testing.T) {
 	}
 	t.Chdir(dir)
 
-	for i, corefile := range append(readme, string(demo)) {
-		if err := validate(corefile); err != nil {
-			t.Errorf("corefile %d refused: %v\n%s", i+1, err, corefile)
+	for i, corefile := range bodies {
+		if err := validate(names[i], corefile); err != nil {
+			t.Errorf("%s refused: %v\n%s", names[i], err, corefile)
 		}
 	}
 	// The check itself can fail.
-	if err := validate("example.org {\nfailover app.example.org {\nprimary 192.0.2.1\n}\n}\n"); err == nil {
+	if err := validate("Corefile", "example.org {\nfailover app.example.org {\nprimary 192.0.2.1\n}\n}\n"); err == nil {
 		t.Error("a block without check was accepted")
 	}
+}
+
+// corefilesInTree returns the files under root named Corefile or *.Corefile,
+// outside hidden directories (.git, the demo's .example) and testdata.
+func corefilesInTree(t *testing.T, root string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (d.Name() == "Corefile" || strings.HasSuffix(d.Name(), ".Corefile")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

@@ -15,7 +15,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/failover-dns/failover/checkconf"
+	"github.com/failover-dns/failover/internal/checkconf"
 )
 
 func main() {
