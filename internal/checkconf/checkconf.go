@@ -14,10 +14,12 @@
 package checkconf
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/coredns/caddy"
+	"k8s.io/client-go/rest"
 
 	"github.com/failover-dns/failover"
 	_ "github.com/failover-dns/failover/plugin" // every plugin of our build, failover in the directive order
@@ -30,6 +32,10 @@ const serverType = "dns"
 // that refused corefile tells it.
 func Check(path string, corefile []byte) error {
 	if err := check(path, corefile); err != nil {
+		if errors.Is(err, rest.ErrNotInCluster) {
+			// Refused where it runs, not for what it says: a CI job is not a pod.
+			err = fmt.Errorf("%w (kubernetes reads its in-cluster credentials in its setup: check in a pod of the cluster, or give the plugin an endpoint or a kubeconfig)", err)
+		}
 		if msg := err.Error(); !strings.Contains(msg, path) {
 			return fmt.Errorf("%s: %w", path, err)
 		}

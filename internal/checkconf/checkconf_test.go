@@ -27,6 +27,9 @@ func TestCheckRefuses(t *testing.T) {
 			"broken.Corefile:4 - Error during parsing: Unknown directive 'example.org'"},
 		{"unclosed brace at the end", ".:53 {\n  whoami\n  log\n",
 			"broken.Corefile:3 - Syntax error: Unexpected token 'log', expecting '}'"},
+		// Refused outside a cluster, as CoreDNS refuses it, with the reason.
+		{"kubernetes outside a cluster", ".:53 {\n  kubernetes cluster.local\n}\n",
+			"broken.Corefile: plugin/kubernetes: unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined (kubernetes reads its in-cluster credentials in its setup"},
 		// MakeServers' check, which the justValidate path skips.
 		{"zone defined twice", "example.org {\n  whoami\n}\nexample.org {\n  log\n}\n",
 			"broken.Corefile: cannot serve dns://example.org.:53 - it is already defined"},
@@ -34,6 +37,7 @@ func TestCheckRefuses(t *testing.T) {
 		{"name taken by a more specific block", "example.org {\n  failover app.example.org {\n    primary 192.0.2.1\n    check tcp://:80\n  }\n}\napp.example.org {\n  whoami\n}\n",
 			"broken.Corefile:2 - Error during parsing: name 'app.example.org.' is taken"},
 	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "") // as in a CI job, even when the test runs in a pod
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Check("broken.Corefile", []byte(tc.corefile))
@@ -55,6 +59,8 @@ func TestCheckAccepts(t *testing.T) {
 		".:53 {\n  whoami\n}\nexample.org {\n  log\n}\n",
 		".:53 {\n  forward . 192.0.2.53 tls://192.0.2.54\n}\n",
 		"example.org {\n  whoami\n}\nexample.org:1053 {\n  log\n}\n",
+		// Out of the cluster, with an API server that is not asked: setup only makes the client.
+		".:53 {\n  kubernetes cluster.local {\n    endpoint https://127.0.70.9:6443\n  }\n}\n",
 		// The more specific block on another port takes nothing.
 		"example.org {\n  failover app.example.org {\n    primary 192.0.2.1\n    check tcp://:80\n  }\n}\napp.example.org:1053 {\n  whoami\n}\n",
 	} {
