@@ -4,11 +4,11 @@
 //
 // It runs what CoreDNS runs before its startup hooks: the Corefile is parsed
 // (imports relative to the file's directory), every plugin's setup runs, and
-// the servers are made (zones defined twice, views, TLS). Then failover's own
-// startup check runs: a name a more specific server block takes. The startup
-// hooks themselves do not run, since they listen and probe: a port already in
-// use, an endpoint that does not answer, a file the plugins read only once
-// started are not checked. Files the plugins read in setup (zone files,
+// the servers are made (a zone defined twice on one listener is refused).
+// Then failover's own startup check runs: a name a more specific server block
+// takes. The startup hooks themselves do not run, since they listen and probe:
+// a port already in use, an endpoint that does not answer, a file the plugins
+// read only once started are not checked. Files the plugins read in setup (zone files,
 // certificates) are looked for relative to the working directory, as CoreDNS
 // does: check from the directory CoreDNS runs in.
 package checkconf
