@@ -48,7 +48,9 @@ func newLayer(files []file, mtime time.Time) (v1.Layer, error) {
 		return nil, err
 	}
 	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	return tarball.LayerFromOpener(open, tarball.WithMediaType(types.OCILayer))
+	// The digest, the layout and the archive each read the compressed layer:
+	// compress it once.
+	return tarball.LayerFromOpener(open, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 }
 
 func layerTar(files []file, mtime time.Time) ([]byte, error) {

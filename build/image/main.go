@@ -16,40 +16,55 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
+// options are the command's flags.
+type options struct {
+	out, ref, goCmd, extraCA string
+	spec
+}
+
 func main() {
-	out := flag.String("out", "_out", "output directory: OCI layout in OUT/oci, docker-archive OUT/failover-coredns.tar")
-	ref := flag.String("tag", "failover-coredns:v1.15.0-failover.0", "image name and tag")
-	binary := flag.String("binary", "", "a static linux/amd64 coredns to put in the image; built from ./plugin/coredns into OUT/coredns without it")
-	caBundle := flag.String("ca-bundle", caBundlePath, "CA bundle copied to /etc/ssl/certs/ca-certificates.crt (Debian package ca-certificates)")
-	goCmd := flag.String("go", "go", "the go command that builds the binary")
+	var o options
+	flag.StringVar(&o.out, "out", "_out", "output directory: OCI layout in OUT/oci, docker-archive OUT/failover-coredns.tar")
+	flag.StringVar(&o.ref, "tag", "failover-coredns:v1.15.0-failover.0", "image name and tag")
+	flag.StringVar(&o.binary, "binary", "", "a static linux/amd64 coredns to put in the image; built from ./plugin/coredns into OUT/coredns without it")
+	flag.StringVar(&o.goCmd, "go", "go", "the go command that builds the binary")
+	flag.StringVar(&o.caBundle, "ca-bundle", caBundlePath, "CA bundle copied to "+caBundlePath+" (Debian package ca-certificates)")
+	flag.StringVar(&o.extraCA, "extra-ca", "", "a PEM file appended to the bundle (for tests)")
 	created := flag.Int64("created", sourceDateEpoch(), "timestamp of every file, the history and the config, in Unix seconds (default $SOURCE_DATE_EPOCH, else 0)")
 	flag.Parse()
-	if err := run(*goCmd, *out, *ref, *binary, *caBundle, time.Unix(*created, 0)); err != nil {
+	o.created = time.Unix(*created, 0)
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func run(goCmd, out, ref, binary, caBundle string, created time.Time) error {
-	tag, err := name.NewTag(ref)
+func run(o options) error {
+	tag, err := name.NewTag(o.ref)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	o.version = tag.TagStr()
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	if binary == "" {
-		binary = filepath.Join(out, "coredns")
-		if err := buildBinary(goCmd, binary); err != nil {
+	if o.extraCA != "" {
+		if o.spec.extraCA, err = os.ReadFile(o.extraCA); err != nil {
 			return err
 		}
 	}
-	img, err := newImage(spec{binary: binary, caBundle: caBundle, created: created, version: tag.TagStr()})
+	if o.binary == "" {
+		o.binary = filepath.Join(o.out, "coredns")
+		if err := buildBinary(o.goCmd, o.binary); err != nil {
+			return err
+		}
+	}
+	img, err := newImage(o.spec)
 	if err != nil {
 		return err
 	}
-	o := outputsIn(out)
-	if err := writeOutputs(img, ref, o); err != nil {
+	out := outputsIn(o.out)
+	if err := writeOutputs(img, tag, out); err != nil {
 		return err
 	}
 	digest, err := img.Digest()
@@ -60,7 +75,7 @@ func run(goCmd, out, ref, binary, caBundle string, created time.Time) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s\n  digest   %s\n  image ID %s\n  layout   %s\n  archive  %s\n", ref, digest, id, o.layout, o.archive)
+	fmt.Printf("%s\n  digest   %s\n  image ID %s\n  layout   %s\n  archive  %s\n", o.ref, digest, id, out.layout, out.archive)
 	return nil
 }
 

@@ -15,11 +15,11 @@ import (
 )
 
 // checkOutputs reads the image back from the layout, by its tag, and from
-// the docker-archive, and checks both are img with the config make image
-// promises.
-func checkOutputs(t *testing.T, img v1.Image, ref string, o outputs) {
+// the docker-archive, and checks both are the image of that digest, with the
+// config make image promises.
+func checkOutputs(t *testing.T, ref, digest string, o outputs) {
 	t.Helper()
-	want, err := img.Digest()
+	want, err := v1.NewHash(digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,17 +38,20 @@ func checkOutputs(t *testing.T, img v1.Image, ref string, o outputs) {
 	if len(im.Manifests) != 1 || im.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != tag.TagStr() || im.Manifests[0].Digest != want {
 		t.Fatalf("layout index %+v, want one manifest %s tagged %s", im.Manifests, want, tag.TagStr())
 	}
-	fromLayout, err := index.Image(want)
+	img, err := index.Image(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkConfig(t, fromLayout)
+	checkConfig(t, img)
 
 	fromArchive, err := tarball.ImageFromPath(o.archive, &tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantID, _ := img.ConfigName()
+	wantID, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if id, err := fromArchive.ConfigName(); err != nil || id != wantID {
 		t.Fatalf("docker-archive image ID %s (error %v), want %s", id, err, wantID)
 	}

@@ -52,17 +52,14 @@ func TestImageRunsFailover(t *testing.T) {
 	// httptest serves one self-signed certificate, for example.com among others.
 	testCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: primary.Certificate().Raw})
 
-	const ref = "failover-coredns:v1.15.0-failover.0"
-	img, err := newImage(spec{binary: staticBinary(t), caBundle: caBundlePath, extraCA: testCA, created: testCreated, version: "v1.15.0-failover.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	o := outputsIn(filepath.Join(dir, "out"))
-	if err := writeOutputs(img, ref, o); err != nil {
+	caFile := filepath.Join(dir, "test-ca.pem")
+	if err := os.WriteFile(caFile, testCA, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	checkOutputs(t, img, ref, o)
+	o := outputsIn(filepath.Join(dir, "out"))
+	digest := makeImage(t, filepath.Join(dir, "out"), "-extra-ca", caFile)
+	checkOutputs(t, "failover-coredns:v1.15.0-failover.0", digest, o)
 
 	bundle := filepath.Join(dir, "bundle")
 	if out, err := exec.Command("umoci", "unpack", "--image", o.layout+":v1.15.0-failover.0", bundle).CombinedOutput(); err != nil {

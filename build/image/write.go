@@ -45,11 +45,7 @@ func outputsIn(dir string) outputs {
 // writeOutputs writes img as an OCI layout whose index names it by the tag
 // (umoci's --image DIR:TAG, skopeo's oci:DIR:TAG) and as a docker-archive
 // (podman load, kind load image-archive, ctr images import).
-func writeOutputs(img v1.Image, ref string, o outputs) error {
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		return err
-	}
+func writeOutputs(img v1.Image, tag name.Tag, o outputs) error {
 	// A layout keeps every blob ever written to it: start afresh.
 	if err := os.RemoveAll(o.layout); err != nil {
 		return err
