@@ -40,8 +40,9 @@ var netBindService = string([]byte{
 
 // newLayer returns the one layer of the image. The tar is the same bytes for
 // the same files: entries sorted, parent directories made explicit, owner,
-// modes and mtimes fixed, no user or group names. ggcr gzips it with the
-// standard library at a fixed level and no header mtime, so the digest follows.
+// modes and mtimes fixed, no user or group names. ggcr gzips it with Go's
+// compress/gzip at BestSpeed and no header mtime, so the digest follows (for
+// one Go version).
 func newLayer(files []file, mtime time.Time) (v1.Layer, error) {
 	data, err := layerTar(files, mtime)
 	if err != nil {
