@@ -10,7 +10,13 @@ FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzParseOverrides:. FuzzProbeHTTP:./
 BENCHCOUNT ?= 6
 BENCH ?= .
 
-.PHONY: all coredns checkconf example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
+# The container image: its name and tag (v1.15.0-failover.N: the CoreDNS
+# version, then ours), and the time stamped on everything in it, the last
+# commit's, so that the same source gives the same digest.
+IMAGE ?= failover-coredns:v1.15.0-failover.0
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: all coredns checkconf image example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
 
 all: coredns checkconf
 
@@ -23,6 +29,14 @@ coredns:
 # them: ./checkconf Corefile... (- reads standard input).
 checkconf:
 	$(GO) build -o checkconf ./cmd/checkconf
+
+# A linux/amd64 OCI image of a static coredns, built by build/image with
+# go-containerregistry: no container engine, no base image. Writes _out/oci (an
+# OCI layout) and _out/failover-coredns.tar (a docker-archive), prints the digest.
+# Copies the build machine's CA bundle (Debian package ca-certificates).
+image:
+	@test -f /etc/ssl/certs/ca-certificates.crt || { echo "image: /etc/ssl/certs/ca-certificates.crt missing: apt-get install ca-certificates"; exit 1; }
+	$(GO) run ./build/image -go '$(GO)' -out _out -tag '$(IMAGE)' -created $(SOURCE_DATE_EPOCH)
 
 # Build and run the demo of the README: CoreDNS on 127.0.0.1:1053 and two backends.
 example:
@@ -80,4 +94,4 @@ bench-scale-failover:
 	GO='$(GO)' $(GO) run ./bench/scale -names 10000 -per-block 5 $(SCALEFLAGS)
 
 clean:
-	rm -rf coredns checkconf .example
+	rm -rf coredns checkconf .example _out
