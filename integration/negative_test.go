@@ -10,6 +10,8 @@ import (
 
 	"github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // negativeZones are the zones of TestNegativeAnswersThroughResolvers: the
@@ -106,7 +108,7 @@ example.com:%[4]d {
 	var inst interface{ Stop() error }
 	var coreAddr string
 	for attempt := 0; inst == nil; attempt++ {
-		dnsPort := freeUDPAndTCPPort(t, "127.0.20.1")
+		dnsPort := testutil.FreeDNSPort(t, "127.0.20.1")
 		coreAddr = fmt.Sprintf("127.0.20.1:%d", dnsPort)
 		i, _, _, err := test.CoreDNSServerAndPorts(corefile(dnsPort))
 		switch {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // governBlock is a failover block for names, with primary probed on port.
@@ -59,7 +61,7 @@ func TestMoreSpecificServerBlockRefused(t *testing.T) {
 func TestLessSpecificServerBlockServes(t *testing.T) {
 	backends := startBackends(t, "127.0.30.3")
 	block := governBlock("app.sub.example.org", "127.0.30.3", backends[0].port)
-	otherPort := freeUDPPort(t, "127.0.30.4")
+	otherPort := testutil.FreeDNSPort(t, "127.0.30.4")
 	tests := []struct{ name, corefile string }{
 		{"the more specific zone on another port", fmt.Sprintf("example.org:0 {\nbind 127.0.30.4\n%s\n}\nsub.example.org:%d {\nbind 127.0.30.4\nwhoami\n}\n", block, otherPort)},
 		{"the more specific zone bound elsewhere", "example.org:0 {\nbind 127.0.30.4\n" + block + "\n}\nsub.example.org:0 {\nbind 127.0.30.5\nwhoami\n}\n"},
@@ -137,26 +139,6 @@ func TestNamesAsQueriesPresentThem(t *testing.T) {
 			t.Errorf("AAAA %s: %q, %v; want no IPv4-mapped AAAA", name, got, err)
 		}
 	}
-}
-
-// freeUDPPort returns a port that nothing listens on at ip, over UDP and TCP.
-func freeUDPPort(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }
 
 // TestServerBlockRouting proves what the refusals rest on, with CoreDNS's own

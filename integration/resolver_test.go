@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // A resolver is a real recursive server that nobody here wrote (BIND's named,
@@ -125,7 +127,7 @@ func startResolver(t *testing.T, name, ip string, args func(dir string, port int
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		dir := t.TempDir()
-		port := freeUDPAndTCPPort(t, ip)
+		port := testutil.FreeDNSPort(t, ip)
 		r := &resolver{name: name, addr: net.JoinHostPort(ip, fmt.Sprint(port)), log: filepath.Join(dir, name+".log")}
 		argv := args(dir, port)
 		logFile, err := os.Create(r.log)
@@ -198,27 +200,6 @@ func (r *resolver) ask(t *testing.T, name string, qtype uint16) *dns.Msg {
 		t.Fatalf("%s: %s %s: %v\n%s", r.name, name, dns.TypeToString[qtype], err, r.logText())
 	}
 	return res
-}
-
-// freeUDPAndTCPPort returns a port that is free on ip for both UDP and TCP,
-// as a resolver listens on both.
-func freeUDPAndTCPPort(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, fmt.Sprint(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatalf("no port free for UDP and TCP on %s", ip)
-	return 0
 }
 
 func writeFile(t *testing.T, path, content string) {

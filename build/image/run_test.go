@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/internal/testutil"
 )
 
 // runtimeProcess is the part of the OCI runtime config that umoci unpack
@@ -69,7 +71,7 @@ func TestImageRunsFailover(t *testing.T) {
 	proc := unpackedProcess(t, bundle)
 	checkRootfs(t, rootfs, testCA)
 
-	dnsPort := freePort(t, "127.0.80.80")
+	dnsPort := testutil.FreeDNSPort(t, "127.0.80.80")
 	corefile := fmt.Sprintf(`example.org:%d {
     bind 127.0.80.80
     failover app.example.org {
@@ -235,24 +237,4 @@ func waitAnswer(t *testing.T, server, name, want string, logs func() string) {
 		}
 	}
 	t.Fatalf("%s did not answer %s: last %q; coredns logged:\n%s", name, want, got, logs())
-}
-
-// freePort is a port free for UDP and TCP on ip.
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }
