@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ type health struct {
 	contacted bool                 // a call has succeeded
 	outage    time.Time            // start of the outage logged; zero when none is
 	status    atomic.Pointer[SourceStatus]
+	failures  atomic.Int64 // failed calls, for tests of how often they log
 }
 
 func newHealth(s Source) *health {
@@ -61,6 +63,7 @@ func (h *health) called(ctx context.Context, lw *listWatch, err error) {
 		delete(h.failing, lw)
 	} else {
 		h.failing[lw] = err
+		h.failures.Add(1)
 	}
 	h.update(err)
 }
@@ -89,7 +92,7 @@ func (h *health) update(err error) {
 		h.status.Store(&SourceStatus{Up: true, Since: time.Now()})
 		apiUp.WithLabelValues(h.source.String()).Set(1)
 		if !h.outage.IsZero() {
-			log.Infof("kubernetes: API server of %s answers again, after %s; resyncing its Services", h.source, time.Now().Sub(h.outage).Round(time.Second))
+			log.Infof("kubernetes: reading Services from %s again, after %s; resyncing them", h.source, time.Since(h.outage).Round(time.Second))
 			h.outage = time.Time{}
 		}
 	case !up && err != nil:
@@ -98,12 +101,23 @@ func (h *health) update(err error) {
 			since = time.Now()
 			apiUp.WithLabelValues(h.source.String()).Set(0)
 		}
-		h.status.Store(&SourceStatus{Since: since, Err: err.Error()})
+		h.status.Store(&SourceStatus{Since: since, Err: errText(err)})
 		if h.outage.IsZero() {
 			h.outage = time.Now()
-			log.Warningf("kubernetes: API server of %s does not answer: %v; keeping the last known state of its Services", h.source, err)
+			log.Warningf("kubernetes: cannot read Services from %s: %s; keeping their last known state", h.source, errText(err))
 		}
 	}
+}
+
+// errText is err without the URL of the request, when it failed before an
+// answer: the status page and the log line name the Source, and the URL (with
+// its selectors and timeouts) would hide the reason in noise.
+func errText(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err.Error()
+	}
+	return err.Error()
 }
 
 // benign errors are the protocol's, not an outage: a watch whose resource
