@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -94,28 +95,27 @@ func decodeManifests(t *testing.T, manifests string) []runtime.Object {
 	return objs
 }
 
-// withKubeconfig returns corefile with "kubeconfig PATH CONTEXT" in each
-// kubernetes block and each failover block that names a Service and no
-// kubeconfig: as the Corefile runs out of the cluster, where no in-cluster
-// configuration exists (the kubernetes plugin reads it in its setup).
-func withKubeconfig(corefile, path, context string) string {
+// withKubeconfig returns corefile with "kubeconfig PATH CONTEXT" added to
+// the blocks of the plugins named (kubernetes, failover), as a Corefile
+// written for a pod runs out of the cluster: the kubernetes plugin reads its
+// in-cluster credentials in its setup, and failover reads the Services with
+// them once started. A failover block gets it only when it names a Service
+// and has no kubeconfig (failover refuses one otherwise).
+func withKubeconfig(corefile, path, context string, plugins ...string) string {
 	lines := strings.Split(corefile, "\n")
 	var out []string
 	for i, line := range lines {
 		out = append(out, line)
 		fields := strings.Fields(line)
-		if len(fields) < 2 || fields[len(fields)-1] != "{" {
+		if len(fields) < 2 || fields[len(fields)-1] != "{" || !slices.Contains(plugins, fields[0]) {
 			continue
 		}
-		switch fields[0] {
-		case "kubernetes":
-		case "failover":
-			if body := blockBody(lines[i+1:]); !strings.Contains(body, "service/") && !strings.Contains(body, "endpoints/") ||
+		if fields[0] == "failover" {
+			body := blockBody(lines[i+1:])
+			if !strings.Contains(body, "service/") && !strings.Contains(body, "endpoints/") ||
 				regexp.MustCompile(`(?m)^\s*kubeconfig\s`).MatchString(body) {
 				continue
 			}
-		default:
-			continue
 		}
 		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
 		out = append(out, fmt.Sprintf("%s    kubeconfig %s %s", indent, path, context))
@@ -170,12 +170,21 @@ func TestK8sDeployManifests(t *testing.T) {
 		if !sameCorefile(k.corefile, helm) {
 			t.Errorf("the Helm values give another Corefile than deploy/cluster-dns:\n%s\n--- deploy/cluster-dns:\n%s", helm, k.corefile)
 		}
+		// The failover blocks as written, in-cluster: as in a pod, whose
+		// kubelet sets these; the kubernetes plugin, which reads a token
+		// in its setup, gets a kubeconfig instead.
+		u, err := url.Parse(c.Config.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("KUBERNETES_SERVICE_HOST", u.Hostname())
+		t.Setenv("KUBERNETES_SERVICE_PORT", u.Port())
 		kubeconfig := c.Kubeconfig(t)
 		for name, corefile := range map[string]string{
 			"deploy/cluster-dns (ConfigMap coredns)":   k.corefile,
 			"deploy/helm/values.yaml (chart Corefile)": helm,
 		} {
-			local := withKubeconfig(corefile, kubeconfig, k8stest.Context)
+			local := withKubeconfig(corefile, kubeconfig, k8stest.Context, "kubernetes")
 			if local == corefile {
 				t.Errorf("%s: no kubernetes block to point at the test cluster", name)
 			}
@@ -332,4 +341,48 @@ func readsServices(sa kubernetes.Interface) error {
 	}
 	_, err := sa.DiscoveryV1().EndpointSlices("prod").Get(ctx, "app-1", metav1.GetOptions{})
 	return err
+}
+
+// TestWithKubeconfig checks which blocks withKubeconfig points at a cluster.
+func TestWithKubeconfig(t *testing.T) {
+	in := `. {
+    kubernetes cluster.local {
+       pods insecure
+    }
+    failover a.example.org {
+       primary service/prod/a
+    }
+    failover b.example.org {
+       primary 192.0.2.1
+       check http://:80/
+    }
+    failover c.example.org {
+       primary endpoints/prod/c
+       kubeconfig /other
+    }
+}`
+	want := `. {
+    kubernetes cluster.local {
+        kubeconfig /k ctx
+       pods insecure
+    }
+    failover a.example.org {
+        kubeconfig /k ctx
+       primary service/prod/a
+    }
+    failover b.example.org {
+       primary 192.0.2.1
+       check http://:80/
+    }
+    failover c.example.org {
+       primary endpoints/prod/c
+       kubeconfig /other
+    }
+}`
+	if got := withKubeconfig(in, "/k", "ctx", "kubernetes", "failover"); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if got := withKubeconfig(in, "/k", "ctx", "kubernetes"); strings.Count(got, "/k ctx") != 1 {
+		t.Errorf("kubernetes only:\n%s", got)
+	}
 }

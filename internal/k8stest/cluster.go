@@ -70,13 +70,17 @@ func Start(t testing.TB) *Cluster {
 	}
 	apiLog := &lockedBuffer{}
 	notExisting := false
+	// The binaries by path: KUBEBUILDER_ASSETS or TEST_ASSET_* in the
+	// environment, which envtest would prefer, do not choose another version.
 	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
 		UseExistingCluster:       &notExisting,
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  stopTimeout,
 		ControlPlane: envtest.ControlPlane{
+			Etcd:        &envtest.Etcd{Path: filepath.Join(assets, "etcd"), DataDir: filepath.Join(c.dir, "etcd")},
+			KubectlPath: filepath.Join(assets, "kubectl"),
 			APIServer: &envtest.APIServer{
+				Path: filepath.Join(assets, "kube-apiserver"),
 				// Ours, not a temporary one envtest removes on stop: a
 				// restarted kube-apiserver keeps its serving certificate,
 				// client CA and ServiceAccount signing key.

@@ -57,8 +57,8 @@ func TestK8sCluster(t *testing.T) {
 
 		// Created, then updated in place, then replaced by another family.
 		c.EndpointSlice(t, "prod", "app", "app-1",
-			Endpoint{Addr: "127.0.30.1"},
-			Endpoint{Addr: "127.0.30.2", Ready: Bool(false), Serving: Bool(true), Terminating: Bool(true)})
+			Endpoint{Addr: "198.51.100.1"},
+			Endpoint{Addr: "198.51.100.2", Ready: Bool(false), Serving: Bool(true), Terminating: Bool(true)})
 		es := getSlice(t, c, "prod", "app-1")
 		if es.AddressType != discoveryv1.AddressTypeIPv4 || es.Labels[discoveryv1.LabelServiceName] != "app" || len(es.Endpoints) != 2 {
 			t.Fatalf("slice as created: %+v", es)
@@ -70,12 +70,12 @@ func TestK8sCluster(t *testing.T) {
 			t.Errorf("conditions: %+v", cond)
 		}
 		uid := es.UID
-		c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "127.0.30.3", Ready: Bool(true)})
+		c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "198.51.100.3", Ready: Bool(true)})
 		es = getSlice(t, c, "prod", "app-1")
-		if es.UID != uid || len(es.Endpoints) != 1 || es.Endpoints[0].Addresses[0] != "127.0.30.3" {
+		if es.UID != uid || len(es.Endpoints) != 1 || es.Endpoints[0].Addresses[0] != "198.51.100.3" {
 			t.Errorf("slice not updated in place: %+v", es)
 		}
-		c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "::1"})
+		c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "2001:db8::1"})
 		if es = getSlice(t, c, "prod", "app-1"); es.AddressType != discoveryv1.AddressTypeIPv6 {
 			t.Errorf("address type %s after an IPv6 endpoint", es.AddressType)
 		}

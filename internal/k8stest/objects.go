@@ -66,7 +66,9 @@ func (c *Cluster) Service(t testing.TB, namespace, name string, clusterIPs ...st
 
 // Endpoint is one endpoint of an EndpointSlice. A nil condition is unset,
 // which EndpointSlice consumers read differently from false (ready unset
-// means ready; serving unset means as ready).
+// means ready; serving unset means as ready). The API server refuses
+// loopback and link-local addresses: an endpoint a test listens on takes an
+// address of LocalRange.
 type Endpoint struct {
 	Addr                        string
 	Ready, Serving, Terminating *bool

@@ -21,7 +21,7 @@ func TestK8sAPIServerRestart(t *testing.T) {
 	c := Start(t)
 	c.Namespace(t, "prod")
 	c.Service(t, "prod", "app")
-	c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "127.0.30.1"})
+	c.EndpointSlice(t, "prod", "app", "app-1", Endpoint{Addr: "198.51.100.1"})
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig(t))
 	if err != nil {
@@ -43,18 +43,22 @@ func TestK8sAPIServerRestart(t *testing.T) {
 		t.Fatal("informer never synced")
 	}
 
+	start := time.Now()
 	c.StopAPIServer(t)
+	t.Logf("kube-apiserver stopped in %v", time.Since(start))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := client.CoreV1().Services("prod").Get(ctx, "app", metav1.GetOptions{}); err == nil {
 		t.Fatal("a request succeeded with kube-apiserver stopped")
 	}
 
+	start = time.Now()
 	c.StartAPIServer(t)
+	t.Logf("kube-apiserver started again in %v", time.Since(start))
 	if _, err := client.CoreV1().Services("prod").Get(context.Background(), "app", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the same client after the restart: %v", err)
 	}
-	c.EndpointSlice(t, "prod", "app", "app-2", Endpoint{Addr: "127.0.30.2"})
+	c.EndpointSlice(t, "prod", "app", "app-2", Endpoint{Addr: "198.51.100.2"})
 	WaitFor(t, time.Minute, "the informer to see app-2 after the restart", func() bool {
 		es, err := lister.EndpointSlices("prod").Get("app-2")
 		return err == nil && es.AddressType == discoveryv1.AddressTypeIPv4
