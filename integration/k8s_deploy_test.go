@@ -192,6 +192,15 @@ func TestK8sDeployManifests(t *testing.T) {
 				t.Errorf("%s refused: %v\n%s", name, err, local)
 			}
 		}
+		// The check can fail: as written, out of a pod, for the kubernetes
+		// plugin; and for a bad Service member.
+		if err := validate("as written", k.corefile); err == nil {
+			t.Error("the kubernetes plugin set up out of a pod, without a kubeconfig")
+		}
+		broken := strings.Replace(withKubeconfig(k.corefile, kubeconfig, k8stest.Context, "kubernetes"), "service/prod/app", "service/prod", 1)
+		if err := validate("broken", broken); err == nil || !strings.Contains(err.Error(), "broken:") {
+			t.Errorf("a Service member without a namespace: %v", err)
+		}
 	})
 
 	t.Run("deployment", func(t *testing.T) { checkDeployment(t, k) })
