@@ -87,6 +87,12 @@ func TestK8sCluster(t *testing.T) {
 		if _, err := c.Kubectl(t, "", "get", "services", "-n", "prod", "nothing"); err == nil || !strings.Contains(err.Error(), "NotFound") {
 			t.Errorf("kubectl get of nothing: %v", err)
 		}
+		manifest := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-stdin, namespace: prod}\ndata: {k: v}\n"
+		if _, err := c.Kubectl(t, manifest, "apply", "-f", "-"); err != nil {
+			t.Errorf("kubectl apply -f - : %v", err)
+		} else if cm, err := c.Client.CoreV1().ConfigMaps("prod").Get(ctx, "from-stdin", metav1.GetOptions{}); err != nil || cm.Data["k"] != "v" {
+			t.Errorf("the ConfigMap applied from standard input: %+v, %v", cm, err)
+		}
 		c.DeleteEndpointSlice(t, "prod", "app-1")
 		out, err = c.Kubectl(t, "", "get", "endpointslices", "-n", "prod", "-o", "name")
 		if err != nil || out != "" {
