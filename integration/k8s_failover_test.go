@@ -16,7 +16,9 @@ import (
 // The scenarios of Services as pools, each against a real kube-apiserver and
 // etcd and a real CoreDNS with the kubernetes plugin in its chain. Nothing
 // runs a controller-manager: the tests write the EndpointSlices a controller
-// would. Their listeners are on 127.0.50.0/24.
+// would. CoreDNS listens on 127.0.50.1; backends that are endpoints listen in
+// the pod network, 10.244.50.0/24, as Kubernetes refuses loopback endpoints:
+// those tests run in a network namespace of their own (k8stest.RunInPodNetwork).
 
 // k8sCorefile is a cluster.local server block as cluster DNS has one, with
 // failover in front of kubernetes, reading the API through kubeconfig.
@@ -92,43 +94,46 @@ func TestK8sServiceFailsOverToExternal(t *testing.T) {
 // endpoints that serve and pass their probes, as they are added, removed,
 // made not ready and terminating.
 func TestK8sEndpointsPoolFollowsEndpoints(t *testing.T) {
+	if !k8stest.RunInPodNetwork(t) {
+		return
+	}
 	cluster := k8stest.Start(t)
 	cluster.Namespace(t, "prod")
 	cluster.Service(t, "prod", "web")
-	backends := startBackends(t, "127.0.50.31", "127.0.50.32", "127.0.50.33", "127.0.50.40")
+	backends := startBackends(t, "10.244.50.31", "10.244.50.32", "10.244.50.33", "10.244.50.40")
 	status := freeTCPAddr(t, "127.0.50.1")
 	ready := k8stest.Bool(true)
 	cluster.EndpointSlice(t, "prod", "web", "web-a",
-		k8stest.Endpoint{Addr: "127.0.50.31", Ready: ready}, k8stest.Endpoint{Addr: "127.0.50.32", Ready: ready})
+		k8stest.Endpoint{Addr: "10.244.50.31", Ready: ready}, k8stest.Endpoint{Addr: "10.244.50.32", Ready: ready})
 
 	_, udp := startCoreDNS(t, k8sCorefile(cluster.Kubeconfig(t), status, fmt.Sprintf(
-		"primary endpoints/prod/web\n\t\tsecondary 127.0.50.40\n\t\tcheck http://:%d/health", backends[0].port)))
+		"primary endpoints/prod/web\n\t\tsecondary 10.244.50.40\n\t\tcheck http://:%d/health", backends[0].port)))
 	const name = "web.prod.svc.cluster.local."
 	// Startup waited for the first listing and the first probes.
-	if got, err := lookup(udp, name, dns.TypeA); err != nil || got != "127.0.50.31 127.0.50.32" {
+	if got, err := lookup(udp, name, dns.TypeA); err != nil || got != "10.244.50.31 10.244.50.32" {
 		t.Fatalf("first answer %q (%v), want both endpoints", got, err)
 	}
 
 	// Added in a second slice: answered once probed.
-	cluster.EndpointSlice(t, "prod", "web", "web-b", k8stest.Endpoint{Addr: "127.0.50.33"}) // ready unset: ready
-	waitAnswer(t, udp, name, "127.0.50.31 127.0.50.32 127.0.50.33", 2*time.Second)
+	cluster.EndpointSlice(t, "prod", "web", "web-b", k8stest.Endpoint{Addr: "10.244.50.33"}) // ready unset: ready
+	waitAnswer(t, udp, name, "10.244.50.31 10.244.50.32 10.244.50.33", 2*time.Second)
 
 	// Serving, but its probes fail: out.
 	backends[2].set(unavailable)
-	waitAnswer(t, udp, name, "127.0.50.31 127.0.50.32", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.31 10.244.50.32", 2*time.Second)
 	backends[2].set(healthy)
-	waitAnswer(t, udp, name, "127.0.50.31 127.0.50.32 127.0.50.33", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.31 10.244.50.32 10.244.50.33", 2*time.Second)
 
 	// Not ready, terminating, removed.
 	cluster.EndpointSlice(t, "prod", "web", "web-a",
-		k8stest.Endpoint{Addr: "127.0.50.31", Ready: k8stest.Bool(false)}, k8stest.Endpoint{Addr: "127.0.50.32", Ready: ready})
-	waitAnswer(t, udp, name, "127.0.50.32 127.0.50.33", 2*time.Second)
+		k8stest.Endpoint{Addr: "10.244.50.31", Ready: k8stest.Bool(false)}, k8stest.Endpoint{Addr: "10.244.50.32", Ready: ready})
+	waitAnswer(t, udp, name, "10.244.50.32 10.244.50.33", 2*time.Second)
 	cluster.EndpointSlice(t, "prod", "web", "web-a",
-		k8stest.Endpoint{Addr: "127.0.50.31", Ready: k8stest.Bool(false)},
-		k8stest.Endpoint{Addr: "127.0.50.32", Serving: ready, Terminating: k8stest.Bool(true)})
-	waitAnswer(t, udp, name, "127.0.50.33", 2*time.Second)
+		k8stest.Endpoint{Addr: "10.244.50.31", Ready: k8stest.Bool(false)},
+		k8stest.Endpoint{Addr: "10.244.50.32", Serving: ready, Terminating: k8stest.Bool(true)})
+	waitAnswer(t, udp, name, "10.244.50.33", 2*time.Second)
 	cluster.DeleteEndpointSlice(t, "prod", "web-b")
-	waitAnswer(t, udp, name, "127.0.50.40", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.40", 2*time.Second)
 
 	// The status lists the endpoints Kubernetes has, serving or not.
 	statusWait(t, status, func(r *statusReport) string {
@@ -136,9 +141,9 @@ func TestK8sEndpointsPoolFollowsEndpoints(t *testing.T) {
 		if n == nil {
 			return "no " + name
 		}
-		e := n.endpoint("127.0.50.31")
+		e := n.endpoint("10.244.50.31")
 		if e == nil || e.Service != "endpoints/prod/web" || e.Kubernetes != "not serving" || e.Counted != "down" || e.State != "up" {
-			return fmt.Sprintf("127.0.50.31: %+v, want from endpoints/prod/web, not serving, probed up, counted down", e)
+			return fmt.Sprintf("10.244.50.31: %+v, want from endpoints/prod/web, not serving, probed up, counted down", e)
 		}
 		if n.Answer["A"].Pool != "secondary" {
 			return fmt.Sprintf("answer %+v, want the secondary", n.Answer["A"])
@@ -151,20 +156,23 @@ func TestK8sEndpointsPoolFollowsEndpoints(t *testing.T) {
 // last state known, the metric and the status say so, and once it is back
 // the changes made since reach the answers.
 func TestK8sAPIServerStopped(t *testing.T) {
+	if !k8stest.RunInPodNetwork(t) {
+		return
+	}
 	cluster := k8stest.Start(t)
 	cluster.Namespace(t, "prod")
 	cluster.Service(t, "prod", "web")
-	backends := startBackends(t, "127.0.50.51", "127.0.50.52", "127.0.50.59")
+	backends := startBackends(t, "10.244.50.51", "10.244.50.52", "10.244.50.59")
 	ready := k8stest.Bool(true)
-	cluster.EndpointSlice(t, "prod", "web", "web-a", k8stest.Endpoint{Addr: "127.0.50.51", Ready: ready})
+	cluster.EndpointSlice(t, "prod", "web", "web-a", k8stest.Endpoint{Addr: "10.244.50.51", Ready: ready})
 	status := freeTCPAddr(t, "127.0.50.1")
 	metrics := freeTCPAddr(t, "127.0.50.1")
 	corefile := k8sCorefile(cluster.Kubeconfig(t), status, fmt.Sprintf(
-		"primary endpoints/prod/web\n\t\tsecondary 127.0.50.59\n\t\tcheck http://:%d/health", backends[0].port))
+		"primary endpoints/prod/web\n\t\tsecondary 10.244.50.59\n\t\tcheck http://:%d/health", backends[0].port))
 	corefile = strings.Replace(corefile, "bind 127.0.50.1", "bind 127.0.50.1\n\tprometheus "+metrics, 1)
 	_, udp := startCoreDNS(t, corefile)
 	const name = "web.prod.svc.cluster.local."
-	waitAnswer(t, udp, name, "127.0.50.51", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.51", 2*time.Second)
 	waitSeries(t, metrics, `coredns_failover_kubernetes_api_up{.*}`, 1)
 
 	cluster.StopAPIServer(t)
@@ -177,32 +185,35 @@ func TestK8sAPIServerStopped(t *testing.T) {
 		return ""
 	})
 	// The last state known still answers, and probes still judge it.
-	if got, err := lookup(udp, name, dns.TypeA); err != nil || got != "127.0.50.51" {
+	if got, err := lookup(udp, name, dns.TypeA); err != nil || got != "10.244.50.51" {
 		t.Fatalf("with the API server down: %q (%v), want the last state known", got, err)
 	}
 	backends[0].set(unavailable)
-	waitAnswer(t, udp, name, "127.0.50.59", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.59", 2*time.Second)
 	backends[0].set(healthy)
-	waitAnswer(t, udp, name, "127.0.50.51", 2*time.Second)
+	waitAnswer(t, udp, name, "10.244.50.51", 2*time.Second)
 
 	cluster.StartAPIServer(t)
 	waitSeries(t, metrics, `coredns_failover_kubernetes_api_up{.*}`, 1)
 	cluster.EndpointSlice(t, "prod", "web", "web-a",
-		k8stest.Endpoint{Addr: "127.0.50.51", Ready: ready}, k8stest.Endpoint{Addr: "127.0.50.52", Ready: ready})
-	waitAnswer(t, udp, name, "127.0.50.51 127.0.50.52", 5*time.Second)
+		k8stest.Endpoint{Addr: "10.244.50.51", Ready: ready}, k8stest.Endpoint{Addr: "10.244.50.52", Ready: ready})
+	waitAnswer(t, udp, name, "10.244.50.51 10.244.50.52", 5*time.Second)
 }
 
 // TestK8sReloadLeavesNoWatch: blocks of two server blocks that name one
 // Service share its watch; reloads keep one, and shutdown leaves none.
 func TestK8sReloadLeavesNoWatch(t *testing.T) {
+	if !k8stest.RunInPodNetwork(t) {
+		return
+	}
 	cluster := k8stest.Start(t)
 	cluster.Namespace(t, "prod")
 	cluster.Service(t, "prod", "web")
-	backends := startBackends(t, "127.0.50.61", "127.0.50.62", "127.0.50.69")
-	cluster.EndpointSlice(t, "prod", "web", "web-a", k8stest.Endpoint{Addr: "127.0.50.61"})
+	backends := startBackends(t, "10.244.50.61", "10.244.50.62", "10.244.50.69")
+	cluster.EndpointSlice(t, "prod", "web", "web-a", k8stest.Endpoint{Addr: "10.244.50.61"})
 	kubeconfig := cluster.Kubeconfig(t)
 	corefile := func(primary string) string {
-		block := fmt.Sprintf("failover %%s {\nprimary %s\nsecondary 127.0.50.69\ncheck http://:%d/health\ninterval 100ms\ntimeout 50ms\nkubeconfig %s\n}\n",
+		block := fmt.Sprintf("failover %%s {\nprimary %s\nsecondary 10.244.50.69\ncheck http://:%d/health\ninterval 100ms\ntimeout 50ms\nkubeconfig %s\n}\n",
 			primary, backends[0].port, kubeconfig)
 		return fmt.Sprintf("a.example.org:0 {\nbind 127.0.50.1\n%s}\nb.example.org:0 {\nbind 127.0.50.1\n%s}\n",
 			fmt.Sprintf(block, "a.example.org"), fmt.Sprintf(block, "b.example.org"))
@@ -214,7 +225,7 @@ func TestK8sReloadLeavesNoWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitAnswer(t, udp, "a.example.org.", "127.0.50.61", 2*time.Second)
+	waitAnswer(t, udp, "a.example.org.", "10.244.50.61", 2*time.Second)
 	watching := reflectors() - base
 	if watching == 0 {
 		t.Fatal("no reflector runs while a Service is watched")
@@ -225,18 +236,18 @@ func TestK8sReloadLeavesNoWatch(t *testing.T) {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		inst = next
-		waitAnswer(t, udp, "a.example.org.", "127.0.50.61", 2*time.Second)
+		waitAnswer(t, udp, "a.example.org.", "10.244.50.61", 2*time.Second)
 		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return reflectors()-base == watching })
 	}
 	// Another Service: the first one's watch ends.
 	cluster.Service(t, "prod", "api")
-	cluster.EndpointSlice(t, "prod", "api", "api-a", k8stest.Endpoint{Addr: "127.0.50.62"})
+	cluster.EndpointSlice(t, "prod", "api", "api-a", k8stest.Endpoint{Addr: "10.244.50.62"})
 	next, err := inst.Restart(test.NewInput(corefile("endpoints/prod/api")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	inst = next
-	waitAnswer(t, udp, "b.example.org.", "127.0.50.62", 2*time.Second)
+	waitAnswer(t, udp, "b.example.org.", "10.244.50.62", 2*time.Second)
 	waitGoroutines(t, "after the Service changed", func() bool { return reflectors()-base == watching })
 
 	inst.Stop()
