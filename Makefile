@@ -16,7 +16,23 @@ BENCH ?= .
 IMAGE ?= failover-coredns:v1.15.0-failover.0
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all coredns checkconf image example example-primary test monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
+# The Kubernetes release the tests run kube-apiserver, etcd and kubectl of
+# (the one whose client-go CoreDNS 1.15 uses), built by make k8s-assets from
+# the wrapper module build/k8s into a cache keyed by version, shared by every
+# checkout on the machine. internal/k8stest looks there (FAILOVER_K8S_ASSETS
+# overrides); its tests check that this version is build/k8s's and theirs.
+K8S_VERSION := v1.37.1
+K8S_ASSETS ?= $(HOME)/.cache/failover/k8s/$(K8S_VERSION)
+# What kube-apiserver and kubectl report as their version (/version, kubectl
+# version): a go build leaves v0.0.0-master.
+K8S_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(pkg).gitVersion=$(K8S_VERSION) -X $(pkg).gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
+	-X $(pkg).gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%))) -X $(pkg).gitTreeState=clean)
+# The tests that run a control plane: every test calling k8stest.Start is
+# named TestK8s...
+K8S_TESTS := ^TestK8s
+
+.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
 
 all: coredns checkconf
 
@@ -46,11 +62,31 @@ example:
 example-primary:
 	./example/run.sh primary
 
-test:
+# kube-apiserver, etcd and kubectl for the tests, built from the Go module
+# proxy (about 20 minutes on two cores, once a machine: a binary already in
+# $(K8S_ASSETS) is not built again). Each is built in a temporary directory
+# beside the cache and renamed into it, so that an interrupted build leaves
+# nothing that looks complete.
+k8s-assets:
+	@set -e; mkdir -p '$(K8S_ASSETS)'; \
+	for bin in etcd:go.etcd.io/etcd/server/v3 kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver kubectl:k8s.io/kubernetes/cmd/kubectl; do \
+		name=$${bin%%:*}; pkg=$${bin#*:}; \
+		if [ -x '$(K8S_ASSETS)'/$$name ]; then continue; fi; \
+		echo "k8s-assets: building $$name $(K8S_VERSION) into $(K8S_ASSETS)"; \
+		tmp=$$(mktemp -d '$(K8S_ASSETS)'/.build.XXXXXX); \
+		( cd build/k8s && $(GO) build -trimpath -ldflags '$(K8S_LDFLAGS)' -o "$$tmp/$$name" "$$pkg" ) || { rm -rf "$$tmp"; exit 1; }; \
+		mv "$$tmp/$$name" '$(K8S_ASSETS)'/$$name; rmdir "$$tmp"; \
+	done
+
+# Only the tests that run kube-apiserver and etcd.
+test-k8s: k8s-assets
+	FAILOVER_K8S_ASSETS='$(K8S_ASSETS)' $(GO) test -race -count=1 -timeout 15m -run '$(K8S_TESTS)' $(TESTFLAGS) ./...
+
+test: k8s-assets
 	@unformatted="$$(gofmt -l $$(find . -name '*.go' -not -path './.example/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) ./...
+	FAILOVER_K8S_ASSETS='$(K8S_ASSETS)' $(GO) test -race -count=1 -timeout 15m $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory monitoring
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 

@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/failover-dns/failover/healthcheck"
+	"github.com/failover-dns/failover/kube"
 )
 
 // block is one `failover` block of a Corefile: the names it governs and how
@@ -24,6 +25,7 @@ type block struct {
 	insecureTLS bool            // tls_insecure_skip_verify: warned about at startup
 	overrides   *overrideSource // the override file it reads; nil for none
 	status      string          // the address of its status endpoint; "" for none
+	source      kube.Source     // where its Services are read (kubeconfig); in-cluster by default
 
 	zones          plugin.Zones // of its server block: the owner of the SOA failover makes
 	serial         uint32       // of that SOA: when the configuration was loaded, in Unix seconds
@@ -32,22 +34,33 @@ type block struct {
 
 // pool is an ordered set of endpoints.
 type pool struct {
-	name       string // "primary", "secondary", or the name of a further pool
-	members    []member
-	minHealthy int // healthy members below which the pool counts as down; 0 for 1
+	name       string           // "primary", "secondary", or the name of a further pool
+	members    []member         // its addresses given in the Corefile
+	services   []*serviceMember // its Kubernetes Services, whose addresses change (kubepools.go)
+	minHealthy int              // healthy members below which the pool counts as down; 0 for 1
 }
 
 // member is one address of a pool and the endpoint that judges it.
 type member struct {
 	addr      netip.Addr
-	ip        net.IP     // 4 bytes for IPv4, 16 for IPv6: ready for an A or AAAA record
-	checkAddr netip.Addr // where its probes go: addr, unless given after '@'
-	checkPort uint16     // when not 0, the port its probes go to, whatever the check URLs say
-	endpoint  *healthcheck.Endpoint
+	ip        net.IP                // 4 bytes for IPv4, 16 for IPv6: ready for an A or AAAA record
+	checkAddr netip.Addr            // where its probes go: addr, unless given after '@'
+	checkPort uint16                // when not 0, the port its probes go to, whatever the check URLs say
+	endpoint  *healthcheck.Endpoint // nil for a Service's member that is not probed
+
+	// Of a member that a Kubernetes Service gives; zero for an address of the Corefile.
+	source   *serviceMember
+	serving  bool // Kubernetes says it serves (for service/: the Service has a serving endpoint)
+	unprobed bool // its probes have no verdict yet: it waits for one
+	weight   int  // what it adds to its pool's healthy count when healthy: see memberWeight
 }
 
-// has reports whether addr is a member of p.
+// has reports whether addr is a member of p, or may be one: a Service's
+// addresses change.
 func (p pool) has(addr netip.Addr) bool {
+	if len(p.services) > 0 {
+		return true
+	}
 	for _, m := range p.members {
 		if m.addr == addr {
 			return true

@@ -83,7 +83,11 @@ func (f *Failover) OnStartup() error {
 	for _, s := range f.overrides {
 		s.reload()
 	}
+	if err := f.startServices(); err != nil {
+		return err
+	}
 	f.engine.Start()
+	f.awaitServices(kubeSyncWait)
 	f.publishFirst(probedHealthy)
 	f.following.Add(1)
 	go f.follow(probedHealthy)
@@ -114,7 +118,13 @@ func (f *Failover) publishFirst(healthy func(member) bool) {
 // Ready implements the ready plugin's Readiness: ready once every endpoint has
 // a verdict, whatever the verdicts are. A failover to the secondary is the
 // plugin doing its work, not a reason to take the server out of service.
-func (f *Failover) Ready() bool { return f.judged.Load() }
+// Its Services must have been listed once too, and their addresses probed
+// when the block probes them: before, a Service's pool is empty for want of
+// knowing, not because it is.
+func (f *Failover) Ready() bool {
+	all, _ := f.services()
+	return f.judged.Load() && f.servicesSettled(all)
+}
 
 // OnShutdown stops probing and the override files' polling, and waits for
 // every goroutine of the instance to end.
@@ -126,6 +136,7 @@ func (f *Failover) OnShutdown() error {
 		close(f.stopWatching)
 		f.watching.Wait()
 		f.engine.Stop()
+		f.stopServices()
 		// No series is set after it is released: a series no other
 		// instance owns would come back.
 		close(f.stopFollowing)

@@ -27,16 +27,16 @@ func judgeName(name string, ov *overrideSet, healthy func(member) bool) judge {
 
 // poolVerdict is how one pool of a name stands.
 type poolVerdict struct {
-	healthy int  // members counted healthy, of either family
+	healthy int  // members counted healthy, of either family; a service/ member counts its serving endpoints
 	up      bool // at least min_healthy (and at least one) of them
 }
 
-// verdict judges pool p.
-func (p *pool) verdict(judge judge) poolVerdict {
+// verdict judges pool p, of the members it has now.
+func (p *pool) verdict(members []member, judge judge) poolVerdict {
 	v := poolVerdict{}
-	for _, m := range p.members {
+	for _, m := range members {
 		if judge(p, m).healthy {
-			v.healthy++
+			v.healthy += memberWeight(m)
 		}
 	}
 	v.up = v.healthy >= max(p.minHealthy, 1)

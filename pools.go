@@ -43,6 +43,14 @@ func (p *blockParser) pool(b *block) error {
 	}
 	pl := pool{name: name}
 	for _, arg := range args {
+		if form, ok := serviceFormOf(arg); ok {
+			s, err := p.serviceMember(form, arg)
+			if err != nil {
+				return err
+			}
+			pl.services = append(pl.services, s)
+			continue
+		}
 		m, err := p.member(arg)
 		if err != nil {
 			return err
@@ -144,7 +152,8 @@ func (p *blockParser) settleMinHealthy(b *block) error {
 		if i < 0 {
 			return errAt(p.c, m.line, "'min_healthy' names pool '%s', which this block does not have", m.pool)
 		}
-		if size := len(b.pools[i].members); m.count > size {
+		// A pool of Services grows and shrinks with them: no bound is known.
+		if size := len(b.pools[i].members); len(b.pools[i].services) == 0 && m.count > size {
 			return errAt(p.c, m.line, "'min_healthy' %d for pool '%s', which has only %d addresses: it could never be up", m.count, m.pool, size)
 		}
 		b.pools[i].minHealthy = m.count

@@ -22,15 +22,26 @@ type changes struct {
 	mu        sync.Mutex
 	endpoints map[*healthcheck.Endpoint]struct{}
 	overrides map[*overrideSource]struct{}
-	wake      chan struct{} // holds a token while changes wait
+	blocks    map[int]struct{} // whose Services changed, by position
+	wake      chan struct{}    // holds a token while changes wait
 }
 
 func newChanges() *changes {
 	return &changes{
 		endpoints: map[*healthcheck.Endpoint]struct{}{},
 		overrides: map[*overrideSource]struct{}{},
+		blocks:    map[int]struct{}{},
 		wake:      make(chan struct{}, 1),
 	}
+}
+
+// blockChanged records that a Service of block i changed, or the verdict of
+// one of its addresses. It never blocks on a rebuild.
+func (c *changes) blockChanged(i int) {
+	c.mu.Lock()
+	c.blocks[i] = struct{}{}
+	c.mu.Unlock()
+	c.signal()
 }
 
 // endpointChanged records that e's verdict changed. It never blocks on a rebuild.
@@ -58,13 +69,14 @@ func (c *changes) signal() {
 
 // take returns the changes recorded so far and forgets them. A change
 // recorded after take wakes the next rebuild.
-func (c *changes) take() (endpoints map[*healthcheck.Endpoint]struct{}, sources map[*overrideSource]struct{}) {
+func (c *changes) take() (endpoints map[*healthcheck.Endpoint]struct{}, sources map[*overrideSource]struct{}, blocks map[int]struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	endpoints, sources = c.endpoints, c.overrides
+	endpoints, sources, blocks = c.endpoints, c.overrides, c.blocks
 	c.endpoints = map[*healthcheck.Endpoint]struct{}{}
 	c.overrides = map[*overrideSource]struct{}{}
-	return endpoints, sources
+	c.blocks = map[int]struct{}{}
+	return endpoints, sources, blocks
 }
 
 // dependents are the blocks whose decisions each endpoint and override file
@@ -98,7 +110,7 @@ func newDependents(blocks []*block) *dependents {
 
 // affected returns the positions of the blocks that endpoints and sources
 // affect, in order, each once.
-func (d *dependents) affected(endpoints map[*healthcheck.Endpoint]struct{}, sources map[*overrideSource]struct{}) []int {
+func (d *dependents) affected(endpoints map[*healthcheck.Endpoint]struct{}, sources map[*overrideSource]struct{}, blocks map[int]struct{}) []int {
 	hit := make([]bool, d.blocks)
 	n := 0
 	mark := func(positions []int) {
@@ -114,6 +126,9 @@ func (d *dependents) affected(endpoints map[*healthcheck.Endpoint]struct{}, sour
 	}
 	for s := range sources {
 		mark(d.ofOverrides[s])
+	}
+	for i := range blocks {
+		mark([]int{i})
 	}
 	affected := make([]int, 0, n)
 	for i, h := range hit {
@@ -163,12 +178,12 @@ func (f *Failover) follow(healthy func(member) bool) {
 // rebuild publishes the answers under the changes recorded since the last
 // rebuild, and sets the metric series of what changed.
 func (f *Failover) rebuild(healthy func(member) bool) {
-	endpoints, sources := f.changes.take()
-	if len(endpoints) == 0 && len(sources) == 0 {
+	endpoints, sources, blocks := f.changes.take()
+	if len(endpoints) == 0 && len(sources) == 0 && len(blocks) == 0 {
 		return
 	}
 	prev := f.state.Load()
-	affected := f.dependents.affected(endpoints, sources)
+	affected := f.dependents.affected(endpoints, sources, blocks)
 	next := prev.rebuilt(f.blocks, affected, healthy)
 	f.state.Store(next)
 	f.rebuilds.Add(1)
@@ -190,8 +205,14 @@ func (f *Failover) rebuild(healthy func(member) bool) {
 	}
 }
 
-// probedHealthy is the verdict of m's endpoint, as its probes found it.
-func probedHealthy(m member) bool { return m.endpoint.Healthy() }
+// probedHealthy is the verdict of m's endpoint, as its probes found it; for
+// a member a Service gives, also what Kubernetes says.
+func probedHealthy(m member) bool {
+	if m.source != nil {
+		return serviceHealthy(m)
+	}
+	return m.endpoint.Healthy()
+}
 
 // rebuildSpacing is the least time from the end of a rebuild to the start of
 // the next: at most that is added to the time a change takes to reach the

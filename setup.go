@@ -111,6 +111,7 @@ type blockParser struct {
 	addresses map[netip.Addr]string // address, unmapped -> as first written
 	checks    []*healthcheck.Check
 	minimums  []minimum // min_healthy lines, settled once every pool is known
+	services  []*serviceMember
 
 	// TLS options, settled once the whole block is read.
 	tls           *tls.Config
@@ -163,6 +164,8 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			b.overrides, err = p.overrideFile()
 		case "status":
 			b.status, err = p.statusAddress()
+		case "kubeconfig":
+			b.source, err = p.kubeconfig()
 		default:
 			var known bool
 			known, err = p.probeOption(&b.probe)
@@ -178,7 +181,8 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if _, ok := p.seen["primary"]; !ok {
 		return nil, errAt(p.c, p.line, "failover block for %s has no 'primary' line", strings.Join(b.names, " "))
 	}
-	if len(p.checks) == 0 {
+	if len(p.checks) == 0 && len(p.addresses) > 0 {
+		// Only a Service's members have a judge besides probes: Kubernetes.
 		return nil, errAt(p.c, p.line, "failover block for %s has no 'check' line", strings.Join(b.names, " "))
 	}
 	b.probe.Checks = p.checks
@@ -189,6 +193,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 		return nil, err
 	}
 	if err := p.settleMinHealthy(b); err != nil {
+		return nil, err
+	}
+	if err := p.settleServices(b); err != nil {
 		return nil, err
 	}
 

@@ -166,21 +166,22 @@ func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
 // decide makes the decision of a name that judge judges.
 func (b *block) decide(judge judge) decision {
 	d := decision{pools: make([]poolVerdict, len(b.pools)), block: b}
+	live := b.liveMembers()
 	for i := range b.pools {
-		d.pools[i] = b.pools[i].verdict(judge)
+		d.pools[i] = b.pools[i].verdict(live[i], judge)
 	}
-	d.a, d.aaaa = b.choose(true, judge, d.pools), b.choose(false, judge, d.pools)
+	d.a, d.aaaa = b.choose(true, judge, d.pools, live), b.choose(false, judge, d.pools, live)
 	return d
 }
 
 // choose picks the addresses of one family: the healthy ones of the first pool
 // that is up and has any, else what the block's all_down policy says. A pool
 // without addresses of the family is skipped; so is a drained member, always.
-func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict) choice {
+func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict, live [][]member) choice {
 	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl, reason: "healthy"}
 	for i := range b.pools {
 		p := &b.pools[i]
-		for _, m := range p.members {
+		for _, m := range live[i] {
 			if m.is4() != ipv4 {
 				continue
 			}
@@ -206,7 +207,7 @@ func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict) choice {
 	case allDownPrimary:
 		// The first pool that has addresses of this family stands in for the primary.
 		for i := range b.pools {
-			c.ips = b.pools[i].answerable(ipv4, judge)
+			c.ips = b.pools[i].answerable(live[i], ipv4, judge)
 			if len(c.ips) > 0 {
 				c.pool = b.pools[i].name
 				break
@@ -214,7 +215,7 @@ func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict) choice {
 		}
 	case allDownAll:
 		for i := range b.pools {
-			c.ips = append(c.ips, b.pools[i].answerable(ipv4, judge)...)
+			c.ips = append(c.ips, b.pools[i].answerable(live[i], ipv4, judge)...)
 		}
 		c.pool = "all"
 	case allDownServfail:
@@ -225,10 +226,10 @@ func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict) choice {
 }
 
 // answerable returns the pool's addresses of one family that are not drained,
-// healthy or not.
-func (p *pool) answerable(ipv4 bool, judge judge) []net.IP {
+// healthy or not, of its members now.
+func (p *pool) answerable(members []member, ipv4 bool, judge judge) []net.IP {
 	var ips []net.IP
-	for _, m := range p.members {
+	for _, m := range members {
 		if m.is4() == ipv4 && !judge(p, m).drained {
 			ips = append(ips, m.ip)
 		}

@@ -56,8 +56,11 @@ func lookupStateSeries(blocks []*block) stateSeries {
 }
 
 // hasFamily reports whether some pool of b has an address of the family:
-// the names of b govern its queries.
+// the names of b govern its queries. A Service may bring either.
 func (b *block) hasFamily(ipv4 bool) bool {
+	if b.hasServices() {
+		return true
+	}
 	for _, p := range b.pools {
 		for _, m := range p.members {
 			if m.is4() == ipv4 {

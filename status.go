@@ -73,6 +73,7 @@ type poolStatus struct {
 	MinHealthy int              `json:"min_healthy"`
 	Override   *overrideStatus  `json:"override,omitempty"` // of the whole pool, for this name
 	Endpoints  []endpointStatus `json:"endpoints"`
+	Services   []serviceStatus  `json:"services,omitempty"` // its Kubernetes Services
 }
 
 type endpointStatus struct {
@@ -82,7 +83,9 @@ type endpointStatus struct {
 	Counted      string          `json:"counted"`                 // in answers, overrides applied: up, down or drained
 	Since        string          `json:"since,omitempty"`         // when the verdict last changed
 	LastProbe    *probeStatus    `json:"last_probe,omitempty"`
-	Override     *overrideStatus `json:"override,omitempty"` // in force for this member: of its address or its pool
+	Override     *overrideStatus `json:"override,omitempty"`   // in force for this member: of its address or its pool
+	Service      string          `json:"service,omitempty"`    // the pool's Service that gives it: endpoints/NS/SVC or service/NS/SVC
+	Kubernetes   string          `json:"kubernetes,omitempty"` // what Kubernetes says of it: serving or not serving
 }
 
 type probeStatus struct {
@@ -141,7 +144,8 @@ func buildStatus(instances []*Failover, addr, name string, now time.Time) *statu
 
 // nameStatus reports name, which d decided and ov overrides.
 func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) nameStatus {
-	judge := judgeName(name, ov, func(m member) bool { return m.endpoint.Healthy() })
+	judge := judgeName(name, ov, probedHealthy)
+	live := b.liveMembers()
 	ns := nameStatus{Name: name, Server: server, Answer: map[string]answerStatus{}}
 	if d.a.governed {
 		ns.Answer["A"] = b.answerStatus(&d.a, true, d.pools, name, ov)
@@ -157,9 +161,10 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 			Healthy:    d.pools[i].healthy,
 			MinHealthy: max(p.minHealthy, 1),
 			Override:   b.overrideStatus(ov.poolOverride(name, p.name)),
-			Endpoints:  make([]endpointStatus, 0, len(p.members)),
+			Endpoints:  make([]endpointStatus, 0, len(live[i])),
+			Services:   servicesStatus(p.services),
 		}
-		for _, m := range p.members {
+		for _, m := range live[i] {
 			ps.Endpoints = append(ps.Endpoints, b.endpointStatus(m, judge(p, m)))
 		}
 		ns.Pools = append(ns.Pools, ps)
@@ -180,6 +185,15 @@ func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name 
 func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 	e := m.endpoint
 	es := endpointStatus{Address: m.addr.String(), State: "unknown", Counted: "down", Override: b.overrideStatus(s.override)}
+	if m.source != nil {
+		es.Service, es.Kubernetes = m.source.String(), "not serving"
+		if m.serving {
+			es.Kubernetes = "serving"
+		}
+		if e == nil && !m.unprobed {
+			es.State = "not probed" // Kubernetes alone judges it
+		}
+	}
 	switch {
 	case m.checkPort != 0:
 		es.CheckAddress = netip.AddrPortFrom(m.checkAddr, m.checkPort).String()
@@ -187,7 +201,7 @@ func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 		es.CheckAddress = m.checkAddr.String()
 	}
 	switch {
-	case !e.Probed():
+	case e == nil || !e.Probed():
 	case e.Healthy():
 		es.State = "up"
 	default:
@@ -198,6 +212,9 @@ func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 		es.Counted = "drained"
 	case s.healthy:
 		es.Counted = "up"
+	}
+	if e == nil {
+		return es
 	}
 	if since := e.Since(); !since.IsZero() {
 		es.Since = timestamp(since)

@@ -31,7 +31,7 @@ func upWhy(p *pool, v poolVerdict, o *override) string {
 	if o != nil && o.state == overrideUp {
 		return "is overridden up" + reasonOf(o)
 	}
-	why := fmt.Sprintf("is up: %d of %d endpoints healthy", v.healthy, len(p.members))
+	why := fmt.Sprintf("is up: %d of %d endpoints healthy", v.healthy, p.size())
 	if p.minHealthy > 1 {
 		why += fmt.Sprintf(" (min_healthy %d)", p.minHealthy)
 	}
@@ -48,7 +48,7 @@ func passedOverWhy(p *pool, v poolVerdict, o *override, ipv4 bool) string {
 	case o != nil && o.state == overrideDrain:
 		return "is drained by override" + reasonOf(o)
 	case !v.up:
-		return fmt.Sprintf("is down: %d of %d endpoints healthy (min_healthy %d)", v.healthy, len(p.members), max(p.minHealthy, 1))
+		return fmt.Sprintf("is down: %d of %d endpoints healthy (min_healthy %d)", v.healthy, p.size(), max(p.minHealthy, 1))
 	}
 	// Up thanks to its members of the other family.
 	return "is up, but none of its " + family(ipv4) + " addresses is healthy"
@@ -77,9 +77,9 @@ func (b *block) allDownWhy(c *choice, ipv4 bool, verdicts []poolVerdict) string 
 	return why + c.pool + "'s addresses as if healthy"
 }
 
-// hasFamily reports whether p has an address of the family.
+// hasFamily reports whether p has an address of the family now.
 func (p *pool) hasFamily(ipv4 bool) bool {
-	for _, m := range p.members {
+	for _, m := range p.liveMembers() {
 		if m.is4() == ipv4 {
 			return true
 		}
