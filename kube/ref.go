@@ -18,7 +18,8 @@ type Ref struct {
 func (r Ref) String() string { return r.Namespace + "/" + r.Name }
 
 // Check reports why r can never name a Service: a namespace or name the API
-// server would refuse (DNS-1123 and DNS-1035 labels), or a Source that can
+// server would refuse (DNS-1123 labels, for Service names too since
+// Kubernetes 1.37 made RelaxedServiceNameValidation GA), or a Source that can
 // never work. Watch checks the names too: they end up in a field selector.
 func (r Ref) Check() error {
 	if err := r.checkNames(); err != nil {
@@ -31,7 +32,7 @@ func (r Ref) checkNames() error {
 	if msgs := validation.IsDNS1123Label(r.Namespace); len(msgs) > 0 {
 		return fmt.Errorf("namespace %q: %s", r.Namespace, strings.Join(msgs, "; "))
 	}
-	if msgs := validation.IsDNS1035Label(r.Name); len(msgs) > 0 {
+	if msgs := validation.IsDNS1123Label(r.Name); len(msgs) > 0 {
 		return fmt.Errorf("service name %q: %s", r.Name, strings.Join(msgs, "; "))
 	}
 	return nil

@@ -107,7 +107,8 @@ func TestRefCheck(t *testing.T) {
 	}{
 		{Ref{Source{Kubeconfig: good}, "prod", "app"}, ""},
 		{Ref{Source{Kubeconfig: good}, "Prod", "app"}, `namespace "Prod"`},
-		{Ref{Source{Kubeconfig: good}, "prod", "1app"}, `service name "1app"`},
+		{Ref{Source{Kubeconfig: good}, "prod", "1app"}, ""}, // DNS-1123 since 1.37
+		{Ref{Source{Kubeconfig: good}, "prod", "app-"}, `service name "app-"`},
 		{Ref{Source{Kubeconfig: good}, "prod", "app,metadata.namespace=x"}, "service name"},
 		{Ref{Source{Kubeconfig: good}, "", "app"}, "namespace"},
 		{Ref{Source{Kubeconfig: good, Context: "nope"}, "prod", "app"}, `no context "nope"`},
