@@ -21,9 +21,10 @@ const (
 	backLine = "reading Services from"
 )
 
-// kube-apiserver stopped: the State is kept, the Source is down (status,
+// kube-apiserver killed: the State is kept, the Source is down (status,
 // metric, one log line); started again: the Source is up, one log line, and
-// the State catches up with a change made as it came back.
+// the State follows a change made as it came back. (A change made while our
+// client cannot reach a running API server: TestK8sAPIServerUnreachable.)
 func TestK8sAPIServerStopped(t *testing.T) {
 	c := k8stest.Start(t)
 	src := Source{Kubeconfig: c.Kubeconfig(t)}

@@ -30,6 +30,47 @@ func TestK8sServiceAccountWithListAndWatch(t *testing.T) {
 		t.Error("synced without the right to list")
 	}
 
+	grantListAndWatch(t, c, "kube-system", "coredns")
+
+	awaitState(t, sub, rec, 0, outageDeadline, "synced once the role is bound", func(st *State) bool {
+		return st.Synced && st.Found && slices.Equal(st.Endpoints, []Endpoint{ep("10.1.0.1", true)})
+	})
+	awaitSource(t, sub, changeDeadline, "up", func(s SourceStatus) bool { return s.Up })
+	before := rec.calls.Load()
+	c.EndpointSlice(t, "prod", "app", "app-a", k8stest.Endpoint{Addr: "10.1.0.2"})
+	awaitEndpoints(t, sub, rec, before, "a change seen by the ServiceAccount", ep("10.1.0.2", true))
+}
+
+// The in-cluster configuration (Source{}): the ServiceAccount's token and
+// the cluster's CA where a Pod finds them, KUBERNETES_SERVICE_HOST and _PORT.
+func TestK8sInClusterSource(t *testing.T) {
+	if !k8stest.RunInPodNetwork(t) {
+		return
+	}
+	c := k8stest.Start(t)
+	c.Namespace(t, "prod")
+	c.Service(t, "prod", "app")
+	c.EndpointSlice(t, "prod", "app", "app-a", k8stest.Endpoint{Addr: "10.1.0.1"})
+	c.InCluster(t, "kube-system", "coredns")
+	grantListAndWatch(t, c, "kube-system", "coredns")
+
+	src := Source{}
+	if err := src.Check(); err != nil {
+		t.Fatalf("Check in a Pod: %v", err)
+	}
+	sub, rec := watchRef(t, Ref{src, "prod", "app"})
+	awaitState(t, sub, rec, 0, syncDeadline, "synced in-cluster", func(st *State) bool {
+		return st.Synced && st.Found && slices.Equal(st.Endpoints, []Endpoint{ep("10.1.0.1", true)})
+	})
+	if v := apiUpValue(src); v != 1 {
+		t.Errorf("kubernetes_api_up{source=%q} %v, want 1", src, v)
+	}
+}
+
+// grantListAndWatch binds the ServiceAccount namespace/name to a
+// ClusterRole that may only list and watch Services and EndpointSlices.
+func grantListAndWatch(t *testing.T, c *k8stest.Cluster, namespace, name string) {
+	t.Helper()
 	ctx := context.Background()
 	role := &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "failover-test-read"},
@@ -44,17 +85,9 @@ func TestK8sServiceAccountWithListAndWatch(t *testing.T) {
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "failover-test-read"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "kube-system", Name: "coredns"}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}},
 	}
 	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-
-	awaitState(t, sub, rec, 0, outageDeadline, "synced once the role is bound", func(st *State) bool {
-		return st.Synced && st.Found && slices.Equal(st.Endpoints, []Endpoint{ep("10.1.0.1", true)})
-	})
-	awaitSource(t, sub, changeDeadline, "up", func(s SourceStatus) bool { return s.Up })
-	before := rec.calls.Load()
-	c.EndpointSlice(t, "prod", "app", "app-a", k8stest.Endpoint{Addr: "10.1.0.2"})
-	awaitEndpoints(t, sub, rec, before, "a change seen by the ServiceAccount", ep("10.1.0.2", true))
 }
