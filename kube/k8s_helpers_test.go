@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	golog "log"
 	"net/netip"
@@ -103,31 +104,15 @@ func awaitSource(t *testing.T, sub *Subscription, deadline time.Duration, what s
 }
 
 func describe(st *State) string {
-	var b strings.Builder
-	b.WriteString("{Synced:")
-	b.WriteString(boolText(st.Synced))
-	b.WriteString(" Found:")
-	b.WriteString(boolText(st.Found))
-	b.WriteString(" ClusterIPs:")
-	for _, ip := range st.ClusterIPs {
-		b.WriteString(" " + ip.String())
-	}
-	b.WriteString(" Endpoints:")
+	eps := make([]string, 0, len(st.Endpoints))
 	for _, e := range st.Endpoints {
-		b.WriteString(" " + e.Addr.String())
-		if !e.Serving {
-			b.WriteString("(not serving)")
+		if e.Serving {
+			eps = append(eps, e.Addr.String())
+		} else {
+			eps = append(eps, e.Addr.String()+"(not serving)")
 		}
 	}
-	b.WriteString("}")
-	return b.String()
-}
-
-func boolText(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
+	return fmt.Sprintf("{Synced:%v Found:%v ClusterIPs:%v Endpoints:%v}", st.Synced, st.Found, st.ClusterIPs, eps)
 }
 
 func ep(addr string, serving bool) Endpoint {
