@@ -47,15 +47,28 @@ type statusPool struct {
 	MinHealthy int              `json:"min_healthy"`
 	Override   *statusOverride  `json:"override"`
 	Endpoints  []statusEndpoint `json:"endpoints"`
+	Services   []statusService  `json:"services"`
+}
+
+type statusService struct {
+	Member    string `json:"member"`
+	Synced    bool   `json:"synced"`
+	Found     bool   `json:"found"`
+	Endpoints int    `json:"endpoints"`
+	Serving   int    `json:"serving"`
+	API       string `json:"api"`
+	Source    string `json:"source"`
 }
 
 type statusEndpoint struct {
-	Address   string          `json:"address"`
-	State     string          `json:"state"`
-	Counted   string          `json:"counted"`
-	Since     string          `json:"since"`
-	LastProbe *statusProbe    `json:"last_probe"`
-	Override  *statusOverride `json:"override"`
+	Address    string          `json:"address"`
+	State      string          `json:"state"`
+	Counted    string          `json:"counted"`
+	Since      string          `json:"since"`
+	LastProbe  *statusProbe    `json:"last_probe"`
+	Override   *statusOverride `json:"override"`
+	Service    string          `json:"service"`
+	Kubernetes string          `json:"kubernetes"`
 }
 
 type statusProbe struct {
