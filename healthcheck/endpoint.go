@@ -129,15 +129,19 @@ func describe(ip netip.Addr, s Settings) string {
 	return addr + " (" + s.checks() + ")"
 }
 
-// record counts one probe result and reports whether the verdict changed.
+// record counts one probe result and reports whether the served verdict
+// changed, and whether the local one did (or was reached again after a
+// delegation: see steer.go).
 //
 // The first result decides at once: after a restart, a dead endpoint must not be
 // served for Fall intervals, nor a live one be held back for Rise intervals.
 // After that, Fall consecutive failures take a healthy endpoint down and Rise
 // consecutive successes bring a down endpoint back, so a flap shorter than
-// either threshold does not move the verdict.
-func (e *entry) record(passed bool) (changed bool) {
-	healthy := e.healthy.Load()
+// either threshold does not move the verdict. The first result after a
+// delegation ends decides at once too: the local verdict is stale by then.
+func (e *entry) record(passed bool) (changed, localChanged bool) {
+	healthy := e.local.Load()
+	restarted := e.restart.Swap(false)
 	switch {
 	case !e.probed.Load():
 		// After the verdict: a reader that sees Probed sees the first verdict.
@@ -146,6 +150,11 @@ func (e *entry) record(passed bool) (changed bool) {
 		// The first verdict dates from now even when it confirms the
 		// healthy state every endpoint starts in.
 		e.since.Store(time.Now().UnixNano())
+		localChanged = true
+	case restarted:
+		e.passes, e.fails = 0, 0
+		healthy = passed
+		localChanged = true
 	case passed:
 		e.fails = 0
 		e.passes++
@@ -159,11 +168,18 @@ func (e *entry) record(passed bool) (changed bool) {
 			healthy = false
 		}
 	}
+	if healthy != e.local.Load() {
+		e.local.Store(healthy)
+		localChanged = true
+	}
+	if e.steered() {
+		return false, localChanged // the fleet decides what is served
+	}
 	if healthy == e.healthy.Load() {
-		return false
+		return false, localChanged
 	}
 	// since first: a reader that sees the new verdict also sees when it came.
 	e.since.Store(time.Now().UnixNano())
 	e.healthy.Store(healthy)
-	return true
+	return true, localChanged
 }

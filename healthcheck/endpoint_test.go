@@ -46,7 +46,7 @@ func TestRecordThresholds(t *testing.T) {
 			}
 			for i, r := range tc.results {
 				before := e.Healthy()
-				changed := en.record(r)
+				changed, _ := en.record(r)
 				if got := e.Healthy(); got != tc.healthy[i] {
 					t.Fatalf("after result %d (%v): healthy = %v, want %v", i, r, got, tc.healthy[i])
 				}

@@ -41,13 +41,22 @@ type entry struct {
 	probe     prober
 	closeIdle func() // closes the connections kept between probes; called once its probes have ended
 
-	healthy atomic.Bool
+	healthy atomic.Bool  // the verdict served: local's, unless a fleet steers it (steer.go)
+	local   atomic.Bool  // the verdict of this process's own probes
 	probed  atomic.Bool  // it has a verdict: from its first probe, or inherited
 	since   atomic.Int64 // when the verdict was first reached or last changed, in Unix nanoseconds; 0 before
 	last    atomic.Pointer[ProbeResult]
 	judged  chan struct{} // closed once probed
 
 	probes, failures atomic.Uint64
+
+	// Steering by a fleet (steer.go).
+	steerMu     sync.Mutex
+	steers      int // Steer calls not undone
+	steeredFlag atomic.Bool
+	delegated   atomic.Bool // another replica probes it: its probes are skipped
+	restart     atomic.Bool // its next result decides the local verdict by itself
+	onLocal     atomic.Pointer[func()]
 
 	// Owned by the worker probing it; passed between workers under the
 	// schedule's lock.
@@ -69,6 +78,7 @@ func newEntry(k key, addr netip.Addr, s Settings) *entry {
 	en := &entry{key: k, addr: addr, settings: s, judged: make(chan struct{})}
 	en.probe, en.closeIdle = newProberCloser(s, addr)
 	en.healthy.Store(true) // until its first result
+	en.local.Store(true)
 	en.ctx, en.cancel = context.WithCancel(context.Background())
 	return en
 }
@@ -180,6 +190,7 @@ func (r *registry) inherit(en *entry) {
 		if old.probed.Load() {
 			en.since.Store(old.since.Load())
 			en.healthy.Store(old.healthy.Load())
+			en.local.Store(old.local.Load())
 			en.probed.Store(true)
 			close(en.judged)
 			return
@@ -213,7 +224,7 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 		en.failures.Add(1)
 	}
 	first := !en.probed.Load()
-	changed := en.record(err == nil)
+	changed, localChanged := en.record(err == nil)
 	if first {
 		close(en.judged)
 	}
@@ -223,6 +234,9 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 			break
 		}
 	}
+	if localChanged {
+		en.localChanged(err)
+	}
 	if !changed {
 		return
 	}
@@ -231,6 +245,13 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 	} else {
 		log.Warningf("endpoint %s is down: %s", en, Reason(err))
 	}
+	en.notify()
+}
+
+// notify tells the engines using en that its served verdict changed:
+// OnTransition once for the process, onChange once for each engine.
+func (en *entry) notify() {
+	users := *en.users.Load()
 	for _, e := range users {
 		if e.engine.OnTransition != nil && e.engine.transitioned(e) {
 			break

@@ -207,6 +207,14 @@ func (s *scheduler) run() {
 		case <-s.done:
 			return
 		}
+		if sl.en.delegated.Load() {
+			// Another replica probes it: its time passes without a probe.
+			sl.first = false
+			if !s.requeue(sl) {
+				return
+			}
+			continue
+		}
 		if !sl.first {
 			s.late.record(time.Since(s.base) - sl.due)
 		}
@@ -285,6 +293,8 @@ func nextTick(phase, interval, t time.Duration) time.Duration {
 	}
 	return phase + (t-phase+interval-1)/interval*interval
 }
+
+func heapFix(q *slots, i int) { heap.Fix(q, i) }
 
 // slots is a heap of slots by due time.
 type slots []*slot
