@@ -140,8 +140,8 @@ func (p *blockParser) kubeconfig() (kube.Source, error) {
 func (p *blockParser) settleServices(b *block) error {
 	line, hasKubeconfig := p.seen["kubeconfig"]
 	if len(p.services) == 0 {
-		if hasKubeconfig {
-			return errAt(p.c, line, "'kubeconfig' applies only to a block whose pools name Services (endpoints/NAMESPACE/SERVICE or service/NAMESPACE/SERVICE)")
+		if hasKubeconfig && b.fleet == nil {
+			return errAt(p.c, line, "'kubeconfig' applies only to a block whose pools name Services (endpoints/NAMESPACE/SERVICE or service/NAMESPACE/SERVICE) or that has a 'fleet'")
 		}
 		return nil
 	}
