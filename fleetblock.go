@@ -91,6 +91,12 @@ func (p *blockParser) settleFleet(b *block) error {
 	if err := c.Source.Check(); err != nil {
 		return errAt(p.c, b.fleet.line, "fleet %s/%s: the Kubernetes API (%s): %v", c.Namespace, c.Group, c.Source, err)
 	}
+	// The probed addresses of its Services are shared too, as they change.
+	for _, s := range p.services {
+		if s.probe != nil {
+			s.fleet = c
+		}
+	}
 	return nil
 }
 
