@@ -3,14 +3,32 @@ package fleet
 import "slices"
 
 // Rendezvous (highest random weight) hashing assigns each endpoint to the
-// live replicas ranked first by FNV-1a-64(ID + "\x00" + identity): every
+// live replicas ranked first by the score of ID + "\x00" + identity: every
 // replica that sees the same live set ranks the same way without talking to
 // the others, and a replica that comes or goes moves only the endpoints it
-// ranks first for, about 1/N of them.
+// ranks first for, about K/N of them.
+//
+// The score is FNV-1a-64 with the finalizer of MurmurHash3 over it. FNV-1a
+// alone ranks badly: identities that differ in their last characters
+// (replica-0, replica-1...) differ only in the low bits of the hash after the
+// last multiplication, so the order of their scores follows the endpoint's
+// prefix, not the identity; with five replicas one of them ranked first for
+// half of the endpoints. The finalizer spreads every bit over all of them.
 
 // score is the rank of identity for the endpoint id: higher first.
 func score(id, identity string) uint64 {
-	return fnv1a(fnv1a(fnv1a(fnvOffset64, id), "\x00"), identity)
+	return fmix64(fnv1a(fnv1a(fnv1a(fnvOffset64, id), "\x00"), identity))
+}
+
+// fmix64 is MurmurHash3's 64-bit finalizer: a bijection in which every input
+// bit flips each output bit with a probability close to one half.
+func fmix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
 // ranksBefore orders two identities for id: the higher score first, the
