@@ -18,8 +18,8 @@ import (
 // probe's do: the fleet decides what the endpoints report as Healthy.
 
 const (
-	defaultProbers = 3
-	defaultQuorum  = 50 // percent
+	defaultProbers = fleet.DefaultProbers
+	defaultQuorum  = fleet.DefaultQuorum
 )
 
 // fleetOptions are the fleet lines of one block, as read.
