@@ -38,7 +38,7 @@ type step struct {
 	alone   bool // each endpoint serves its own local verdict
 	decide  bool // the shared verdict, when there are votes
 	healthy bool
-	why     string
+	votes   tally // why, in the log, when the verdict changes
 }
 
 // decide is one decision round: the mode, who probes what, and the shared
@@ -80,7 +80,10 @@ func (g *group) decide() (next time.Time) {
 		}
 	}
 	slices.Sort(live)
-	g.live = live
+	if !slices.Equal(live, g.live) {
+		g.liveGen++
+		g.live = live
+	}
 
 	steps := make([]step, 0, len(g.tracked))
 	for _, t := range g.tracked {
@@ -101,7 +104,7 @@ func (g *group) decide() (next time.Time) {
 			}
 			// No gap: an endpoint nobody else has observed lately is
 			// probed here, whatever its rank.
-			s.probe = !observed || inTop(t.id, g.identity, live, cfg.Probers)
+			s.probe = !observed || g.ranksTop(t, cfg.Probers)
 			if s.probe {
 				if up, ok := localVerdict(t.eps, now); ok {
 					votes.add(up)
@@ -110,7 +113,7 @@ func (g *group) decide() (next time.Time) {
 			if votes.total() > 0 {
 				s.decide = true
 				s.healthy = votes.healthy(cfg.Quorum)
-				s.why = votes.why(s.healthy)
+				s.votes = votes
 			}
 		}
 		t.probing, t.votes = s.probe, votes
@@ -131,6 +134,14 @@ func (g *group) decide() (next time.Time) {
 	return next
 }
 
+// ranksTop reports whether this replica is among the probers of t. Under mu.
+func (g *group) ranksTop(t *tracked, probers int) bool {
+	if t.ranked.gen != g.liveGen+1 || t.ranked.probers != probers {
+		t.ranked = ranking{gen: g.liveGen + 1, probers: probers, top: inTop(t.prefix, g.identity, g.live, probers)}
+	}
+	return t.ranked.top
+}
+
 // apply steers the endpoints of one ID as decided.
 func (s step) apply() {
 	for _, e := range s.eps {
@@ -146,7 +157,7 @@ func (s step) apply() {
 				e.Decide(up, "this replica decides alone")
 			}
 		case s.decide && e.Healthy() != s.healthy:
-			e.Decide(s.healthy, s.why)
+			e.Decide(s.healthy, s.votes.why(s.healthy))
 		}
 	}
 }

@@ -46,6 +46,7 @@ type group struct {
 	tracked  map[string]*tracked
 	peers    map[string]*peer // the other replicas' Leases, by name
 	live     []string         // sorted identities, at the last decision round
+	liveGen  uint64           // counts the changes of live
 	shared   bool             // mode: sharing (true) or deciding alone
 	since    time.Time        // when the mode last changed, or the group started
 	renew    time.Duration    // the period of this replica's writes
@@ -62,7 +63,9 @@ type group struct {
 // way.
 type tracked struct {
 	id      string
-	hash    uint64
+	hash    uint64 // names it in observations
+	prefix  uint64 // of its rendezvous scores
+	ranked  ranking
 	eps     []*healthcheck.Endpoint // replaced, never changed, under the group's lock
 	refs    map[*healthcheck.Endpoint]int
 	probing bool  // this replica probes it, as the last decision round said
@@ -160,7 +163,7 @@ func (g *group) add(m *Membership) {
 		id := e.ID()
 		t := g.tracked[id]
 		if t == nil {
-			t = &tracked{id: id, hash: idHash(id), refs: map[*healthcheck.Endpoint]int{}, probing: true,
+			t = &tracked{id: id, hash: idHash(id), prefix: rankPrefix(id), refs: map[*healthcheck.Endpoint]int{}, probing: true,
 				series: newEndpointSeries(g.name, id)}
 			g.tracked[id] = t
 		}
@@ -205,6 +208,14 @@ func (g *group) remove(m *Membership) (last bool) {
 	}
 	g.timing()
 	return len(g.members) == 0
+}
+
+// ranking caches whether this replica ranks among the probers of an
+// endpoint: it changes only with the live set and probers.
+type ranking struct {
+	gen     uint64 // liveGen + 1 when computed; 0: never
+	probers int
+	top     bool
 }
 
 // config is the group's configuration: the newest member's. Under mu.

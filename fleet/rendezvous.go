@@ -16,9 +16,13 @@ import "slices"
 // half of the endpoints. The finalizer spreads every bit over all of them.
 
 // score is the rank of identity for the endpoint id: higher first.
-func score(id, identity string) uint64 {
-	return fmix64(fnv1a(fnv1a(fnv1a(fnvOffset64, id), "\x00"), identity))
-}
+func score(id, identity string) uint64 { return scoreAfter(rankPrefix(id), identity) }
+
+// rankPrefix is the hash of id and its separator, computed once per endpoint.
+func rankPrefix(id string) uint64 { return fnv1a(fnv1a(fnvOffset64, id), "\x00") }
+
+// scoreAfter is the score of identity for the endpoint of prefix.
+func scoreAfter(prefix uint64, identity string) uint64 { return fmix64(fnv1a(prefix, identity)) }
 
 // fmix64 is MurmurHash3's 64-bit finalizer: a bijection in which every input
 // bit flips each output bit with a probability close to one half.
@@ -41,16 +45,16 @@ func ranksBefore(sa, sb uint64, a, b string) bool {
 }
 
 // inTop reports whether self is among the k of live (which holds self)
-// ranked first for id. It allocates nothing: it runs for every endpoint at
-// every change of the live set.
-func inTop(id, self string, live []string, k int) bool {
-	mine := score(id, self)
+// ranked first for the endpoint whose rankPrefix is prefix. It allocates
+// nothing: it runs for every endpoint at every change of the live set.
+func inTop(prefix uint64, self string, live []string, k int) bool {
+	mine := scoreAfter(prefix, self)
 	before := 0
 	for _, other := range live {
 		if other == self {
 			continue
 		}
-		if ranksBefore(score(id, other), mine, other, self) {
+		if ranksBefore(scoreAfter(prefix, other), mine, other, self) {
 			if before++; before >= k {
 				return false
 			}

@@ -31,7 +31,7 @@ func TestRendezvous(t *testing.T) {
 			t.Fatalf("top %d of %d: %v", k, len(live), first)
 		}
 		for _, r := range live {
-			if got, want := inTop(id, r, live, k), slices.Contains(first, r); got != want {
+			if got, want := inTop(rankPrefix(id), r, live, k), slices.Contains(first, r); got != want {
 				t.Fatalf("%s, %s: inTop %v, top %v", id, r, got, first)
 			}
 		}
