@@ -49,7 +49,7 @@ func (g *group) decide() (next time.Time) {
 	g.mu.Lock()
 	cfg := g.config()
 	selfLive := !g.renewed.IsZero() && now.Sub(g.renewed) < g.duration
-	ready := g.informer != nil && g.informer.HasSynced() && g.listOK
+	ready := g.synced != nil && g.synced.HasSynced() && g.listOK
 	switch {
 	case g.shared && !selfLive:
 		g.shared, g.since = false, now

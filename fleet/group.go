@@ -32,7 +32,8 @@ type group struct {
 	leases   coordinationv1client.LeaseInterface // nil when no client could be made: the group decides alone
 	http     *http.Client
 	informer cache.SharedIndexInformer
-	cached   *coordinationv1.Lease // this replica's Lease as last written or read; the writer's alone
+	synced   cache.ResourceEventHandlerRegistration // its handler's: HasSynced once the first list has been taken in
+	cached   *coordinationv1.Lease                  // this replica's Lease as last written or read; the writer's alone
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -114,7 +115,7 @@ func (g *group) connect(c Config) error {
 	}
 	g.http = hc
 	g.leases = client.Leases(c.Namespace)
-	g.informer = g.newInformer(c.Group)
+	g.informer, g.synced = g.newInformer(c.Group)
 	return nil
 }
 

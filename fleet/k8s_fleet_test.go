@@ -1,12 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/internal/k8stest"
@@ -291,4 +294,47 @@ func TestFleetAloneWhileAPIServerStopped(t *testing.T) {
 	if alone, shared := logs.count("has not been renewed for"), logs.count("sharing observations"); alone != 1 || shared != 2 {
 		t.Errorf("%d lines going alone and %d sharing, want 1 and 2 (the start, the return); log:\n%s", alone, shared, logs)
 	}
+}
+
+// A Lease left by a replica that died long ago (its renewTime two durations
+// past at the first list) counts as expired at once, not after a duration,
+// and is deleted once nobody renewed it for the garbage age.
+func TestFleetCollectsDeadLeases(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "dead", 1, 50)
+	bs, port := startBackends(t, 70, 4)
+	eps := startEngine(t, bs, port)
+	dead := newReplica(c, "dead", "replica-9", 3*time.Second)
+	dead.observe(false, eps...)
+	dead.write(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	leases := c.Client.CoordinationV1().Leases(testNamespace)
+	l, err := leases.Get(ctx, leaseName("dead", "replica-9"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := metav1.NewMicroTime(time.Now().Add(-time.Hour))
+	l.Spec.RenewTime = &past
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was func(time.Duration) time.Duration) { garbageAge = was }(garbageAge)
+	garbageAge = func(time.Duration) time.Duration { return 2 * time.Second }
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	for _, e := range eps {
+		if st := m.Endpoint(e); e.Delegated() || !e.Healthy() || st.Down != 0 {
+			t.Errorf("%s: delegated %v, healthy %v, %+v: the dead replica counted", e, e.Delegated(), e.Healthy(), st)
+		}
+	}
+	if st := m.Status(); len(st.Replicas) != 1 || st.Replicas[0].Fresh {
+		t.Errorf("replicas %+v, want replica-9 known and not fresh", st.Replicas)
+	}
+	k8stest.WaitFor(t, 2*time.Second+3*changeDeadline, "the dead Lease deleted", func() bool {
+		_, err := leases.Get(ctx, leaseName("dead", "replica-9"), metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	k8stest.WaitFor(t, changeDeadline, "the dead replica forgotten", func() bool { return len(m.Status().Replicas) == 0 })
 }
