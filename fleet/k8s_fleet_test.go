@@ -319,7 +319,8 @@ func TestFleetCollectsDeadLeases(t *testing.T) {
 	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defer func(was func(time.Duration) time.Duration) { garbageAge = was }(garbageAge)
+	was := garbageAge
+	t.Cleanup(func() { garbageAge = was }) // after the Leave: cleanups run last first
 	garbageAge = func(time.Duration) time.Duration { return 2 * time.Second }
 
 	m := join(t, cfg, eps)
@@ -337,4 +338,35 @@ func TestFleetCollectsDeadLeases(t *testing.T) {
 		return apierrors.IsNotFound(err)
 	})
 	k8stest.WaitFor(t, changeDeadline, "the dead replica forgotten", func() bool { return len(m.Status().Replicas) == 0 })
+}
+
+// The last Leave with kube-apiserver stopped: it returns within the bound
+// of the deletion, says so in the log, and leaves no goroutine.
+func TestFleetLeaveWhileAPIServerStopped(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "gone", 3, 50)
+	logs := captureLog(t)
+	bs, port := startBackends(t, 90, 1)
+	eps := startEngine(t, bs, port)
+	m := Join(cfg, eps)
+	waitShared(t, m)
+
+	c.StopAPIServer(t)
+	start := time.Now()
+	m.Leave()
+	took := time.Since(start)
+	if took > deleteTimeout+watchStopTimeout {
+		t.Errorf("Leave took %s with kube-apiserver stopped, want at most %s", took, deleteTimeout+watchStopTimeout)
+	}
+	t.Logf("Leave took %s with kube-apiserver stopped", took.Round(time.Millisecond))
+	if n := logs.count("cannot delete this replica's Lease"); n != 1 {
+		t.Errorf("%d lines about the Lease not deleted, want 1; log:\n%s", n, logs)
+	}
+	if n := groupGoroutines(); n != 0 {
+		t.Errorf("%d goroutines of the group left after the last Leave", n)
+	}
+	if eps[0].Steered() {
+		t.Error("the endpoint is still steered")
+	}
+	c.StartAPIServer(t)
 }
