@@ -78,6 +78,9 @@ func TestFleetPublishesAndLeaves(t *testing.T) {
 	if st.Group != "dns/pub" || st.Identity != self || st.Probers != 3 || st.Quorum != 50 || st.Lease.Writes == 0 || st.Lease.Bytes == 0 || st.Lease.Renewed == "" {
 		t.Errorf("status %+v", st)
 	}
+	if v := testutil.ToFloat64(leaseWrites.WithLabelValues("dns/pub")); v < 1 {
+		t.Errorf("fleet_lease_writes_total %v once shared", v)
+	}
 	if es := m.Endpoint(eps[2]); es.Local != "down" || es.Shared != "down" || es.Down != 1 || es.Up != 0 || !es.Probing || !slices.Equal(es.Probers, []string{self}) {
 		t.Errorf("endpoint status %+v", es)
 	}
@@ -204,6 +207,18 @@ func TestFleetAssignmentFollowsLeases(t *testing.T) {
 	if mine == 0 || mine == len(eps) {
 		t.Fatalf("this replica probes %d of %d endpoints: the test needs some of each", mine, len(eps))
 	}
+	if v := testutil.ToFloat64(replicasGauge.WithLabelValues("dns/assign")); v != 3 {
+		t.Errorf("fleet_replicas %v, want 3", v)
+	}
+	for _, e := range eps {
+		want := 1.0
+		if e.Delegated() {
+			want = 0
+		}
+		if v := testutil.ToFloat64(probingGauge.WithLabelValues("dns/assign", e.ID())); v != want {
+			t.Errorf("fleet_probing of %s: %v, want %v", e, v, want)
+		}
+	}
 	hits := make([]int64, len(bs))
 	for i, b := range bs {
 		hits[i] = b.hits.Load()
@@ -228,6 +243,9 @@ func TestFleetAssignmentFollowsLeases(t *testing.T) {
 				t.Errorf("%s, replica-1's: probed %d times by this replica", e, n)
 			}
 		}
+	}
+	if v := testutil.ToFloat64(replicasGauge.WithLabelValues("dns/assign")); v != 2 {
+		t.Errorf("fleet_replicas %v once replica-2 expired, want 2", v)
 	}
 	st := m.Status()
 	for _, r := range st.Replicas {
