@@ -38,7 +38,24 @@ type step struct {
 	alone   bool // each endpoint serves its own local verdict
 	decide  bool // the shared verdict, when there are votes
 	healthy bool
-	votes   tally // this replica's, when it probes, and the fresh observations of the others
+	votes   tally   // this replica's, when it probes, and the fresh observations of the others
+	local   verdict // this replica's own recent one, if any
+}
+
+// verdict is a local verdict, or its absence: not probed here recently.
+type verdict int8
+
+const (
+	noVerdict verdict = iota
+	verdictDown
+	verdictUp
+)
+
+func verdictOf(up bool) verdict {
+	if up {
+		return verdictUp
+	}
+	return verdictDown
 }
 
 // decide is one decision round: the mode, who probes what, and the shared
@@ -53,7 +70,7 @@ func (g *group) decide() (next time.Time) {
 	for _, t := range g.tracked {
 		s := g.decideOne(t, fresh, cfg, now)
 		t.probing, t.votes = s.probe, s.votes
-		t.series.update(s.votes, s.probe)
+		t.series.update(s.votes, s.probe, s.local)
 		steps = append(steps, s)
 	}
 	replicasGauge.WithLabelValues(g.name).Set(float64(max(len(g.live), 1)))
@@ -128,6 +145,7 @@ func (g *group) decideOne(t *tracked, fresh []*peer, cfg Config, now time.Time) 
 		s.alone = true
 		if up, ok := localVerdict(t.eps, now); ok {
 			s.votes.add(up)
+			s.local = verdictOf(up)
 		}
 		return s
 	}
@@ -144,6 +162,7 @@ func (g *group) decideOne(t *tracked, fresh []*peer, cfg Config, now time.Time) 
 	if s.probe {
 		if up, ok := localVerdict(t.eps, now); ok {
 			s.votes.add(up)
+			s.local = verdictOf(up)
 		}
 	}
 	if s.votes.total() > 0 {

@@ -161,6 +161,12 @@ func TestFleetQuorum(t *testing.T) {
 	if v := testutil.ToFloat64(votesGauge.WithLabelValues("dns/quorum", b.ID(), "down")); v != 1 {
 		t.Errorf("fleet_votes down of b: %v, want 1", v)
 	}
+	if v := testutil.ToFloat64(localGauge.WithLabelValues("dns/quorum", b.ID())); v != 1 {
+		t.Errorf("fleet_local_healthy of b: %v, want 1: this replica sees it up", v)
+	}
+	if v := testutil.ToFloat64(localGauge.WithLabelValues("dns/quorum", a.ID())); v != 0 {
+		t.Errorf("fleet_local_healthy of a: %v, want 0: this replica sees it down", v)
+	}
 	if st := m.Status(); len(st.Replicas) != 2 || !st.Replicas[0].Fresh || st.Replicas[0].Observations != 2 {
 		t.Errorf("replicas %+v, want replica-1 and replica-2, fresh, 2 observations each", st.Replicas)
 	}
