@@ -144,9 +144,10 @@ func sameCorefile(a, b string) bool {
 // manifest is accepted (kubectl apply --dry-run=server), the Corefile of the
 // kustomization and the one the Helm chart makes of values.yaml are the same
 // and accepted by our build, the Deployment mounts what the Corefile reads
-// and exposes its status port, and the ServiceAccount that the manifests
-// bind reads Services and EndpointSlices in every namespace with the
-// manifests' RBAC alone.
+// and exposes its status port, both name the replica by its Pod (POD_NAME),
+// and the ServiceAccount that the manifests bind reads Services and
+// EndpointSlices in every namespace, and keeps the fleet's Leases in
+// kube-system and nowhere else, with the manifests' RBAC alone.
 func TestK8sDeployManifests(t *testing.T) {
 	c := k8stest.Start(t)
 	c.Namespace(t, "kube-system")
@@ -205,12 +206,15 @@ func TestK8sDeployManifests(t *testing.T) {
 
 	t.Run("deployment", func(t *testing.T) { checkDeployment(t, k) })
 
+	t.Run("helm env", func(t *testing.T) { checkPodNameEnv(t, helmValuesFile, helmValuesEnv(t)) })
+
 	t.Run("rbac", func(t *testing.T) { checkRBAC(t, c) })
 }
 
 // checkDeployment checks that the kustomized Deployment runs our image,
 // mounts the override ConfigMap as a directory where the Corefile reads it,
-// and declares the status port the Corefile listens on.
+// declares the status port the Corefile listens on, and names the replica
+// in the fleet.
 func checkDeployment(t *testing.T, k kustomized) {
 	spec := k.deployment.Spec.Template.Spec
 	if len(spec.Containers) != 1 {
@@ -220,6 +224,7 @@ func checkDeployment(t *testing.T, k kustomized) {
 	if ctr.Image != deployImage {
 		t.Errorf("image %s, want %s", ctr.Image, deployImage)
 	}
+	checkPodNameEnv(t, clusterDNSDir, ctr.Env)
 
 	override := regexp.MustCompile(`(?m)^\s*override\s+(\S+)`).FindStringSubmatch(k.corefile)
 	if override == nil {
@@ -261,9 +266,10 @@ func checkDeployment(t *testing.T, k kustomized) {
 
 // checkRBAC checks with the ServiceAccount kube-system/coredns's own token
 // that it is denied without the manifests' RBAC, allowed to get, list and
-// watch Services and EndpointSlices in every namespace with deploy/helm's
-// rbac.yaml alone and with deploy/cluster-dns alone, and allowed nothing more
-// of what it is asked here.
+// watch Services and EndpointSlices in every namespace, and to keep the
+// fleet's Leases in kube-system, with deploy/helm's rbac.yaml alone and with
+// deploy/cluster-dns alone, and allowed nothing more of what it is asked
+// here (checkLeaseRBAC).
 func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 	c.Namespace(t, "prod")
 	c.Service(t, "prod", "app")
@@ -276,6 +282,9 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 
 	if err := readsServices(sa); err == nil {
 		t.Fatal("the ServiceAccount reads Services before any RBAC is applied")
+	}
+	if err := keepsLease(sa); err == nil {
+		t.Fatal("the ServiceAccount keeps a Lease before any RBAC is applied")
 	}
 	for _, m := range []struct {
 		name          string
@@ -291,6 +300,11 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 		k8stest.WaitFor(t, 30*time.Second, m.name+" to let the ServiceAccount read Services and EndpointSlices", func() bool {
 			return readsServices(sa) == nil
 		})
+		// Roles and ClusterRoles reach the authorizer by informers of their own.
+		k8stest.WaitFor(t, 30*time.Second, m.name+" to let the ServiceAccount create Leases in "+fleetNamespace, func() bool {
+			return leaseAccess(t, c, "create", fleetNamespace)
+		})
+		checkLeaseRBAC(t, c, sa, m.name)
 		for _, verb := range []string{"get", "list", "watch"} {
 			for _, resource := range []string{"services", "endpointslices.discovery.k8s.io"} {
 				if out, err := c.Kubectl(t, "", "auth", "can-i", verb, resource, "--all-namespaces", "--as", corednsAccount); err != nil {
@@ -308,7 +322,7 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 				t.Fatal(err)
 			}
 			k8stest.WaitFor(t, 30*time.Second, "the ServiceAccount to be denied again without "+m.name, func() bool {
-				return readsServices(sa) != nil
+				return readsServices(sa) != nil && !leaseAccess(t, c, "create", fleetNamespace)
 			})
 		}
 	}
