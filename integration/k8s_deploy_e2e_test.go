@@ -27,8 +27,10 @@ import (
 // kube-system would, with that ServiceAccount's token (k8stest.InCluster).
 // The Service its failover block governs fails over to the address outside
 // the cluster, and back. The replica, named by POD_NAME as the Deployment
-// names it, keeps its Lease in the fleet kube-system/coredns with the deploy
-// RBAC alone, shares its probes there, and deletes the Lease when it stops.
+// names it, keeps its Lease in the fleet coredns-failover/coredns (the
+// namespace the manifests make) with the deploy RBAC alone, shares its
+// probes there, writes no Lease in kube-system, and deletes its own when it
+// stops.
 func TestK8sDeployCorefileInCluster(t *testing.T) {
 	if !k8stest.RunInPodNetwork(t) {
 		return
@@ -83,13 +85,17 @@ func TestK8sDeployCorefileInCluster(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	fleetLabel := metav1.ListOptions{LabelSelector: "failover.coredns.io/fleet=coredns"}
+	if l, err := cluster.Client.CoordinationV1().Leases("kube-system").List(context.Background(), fleetLabel); err != nil || len(l.Items) != 0 {
+		t.Errorf("Leases of the fleet in kube-system: %v, %v; want none", l, err)
+	}
 	statusWait(t, "127.0.0.1:8054", func(r *statusReport) string {
 		n := r.name(name)
 		if n == nil || n.Fleet == nil {
 			return "no fleet in the status"
 		}
-		if f := n.Fleet; f.Group != "kube-system/coredns" || f.Identity != deployPod || f.Mode != "shared" {
-			return fmt.Sprintf("fleet %+v: want kube-system/coredns, %s, shared", f, deployPod)
+		if f := n.Fleet; f.Group != fleetNamespace+"/coredns" || f.Identity != deployPod || f.Mode != "shared" {
+			return fmt.Sprintf("fleet %+v: want %s/coredns, %s, shared", f, fleetNamespace, deployPod)
 		}
 		if e := n.endpoint("192.0.2.10"); e == nil || e.Fleet == nil || !e.Fleet.Probing || e.Fleet.Shared != "up" {
 			return fmt.Sprintf("the secondary %+v: want probed here, shared up", e)
@@ -107,7 +113,7 @@ func TestK8sDeployCorefileInCluster(t *testing.T) {
 }
 
 // The Pod the e2e test runs CoreDNS as, and its Lease in the fleet
-// kube-system/coredns of the deploy Corefile: GROUP-POD_NAME.
+// coredns-failover/coredns of the deploy Corefile: GROUP-POD_NAME.
 const (
 	deployPod   = "coredns-5d78c9869d-8xkqp"
 	deployLease = "coredns-" + deployPod

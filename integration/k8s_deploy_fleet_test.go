@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -10,17 +11,25 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/failover-dns/failover/internal/k8stest"
 )
 
-// The fleet of the deploy Corefiles (fleet kube-system/coredns) and what its
-// Role grants there: a replica writes its own Lease, watches the others' and
-// deletes its own when it stops. Nothing else, in no other namespace.
-const fleetNamespace = "kube-system"
+// The fleet of the deploy Corefiles (fleet coredns-failover/coredns) and
+// what its Role grants there: a replica writes its own Lease, watches the
+// others' and deletes its own when it stops. Nothing else, in no other
+// namespace: above all not in kube-system, whose Leases are the leader
+// elections of kube-controller-manager and kube-scheduler.
+const fleetNamespace = "coredns-failover"
+
+// leaderElections are Leases of kube-system that the ServiceAccount must not
+// touch: kube-controller-manager's and kube-scheduler's leader elections.
+var leaderElections = []string{"kube-controller-manager", "kube-scheduler"}
 
 var (
 	fleetVerbs = []string{"get", "list", "watch", "create", "update", "delete"}
@@ -90,11 +99,13 @@ func allowed(t *testing.T, c *k8stest.Cluster, attrs authorizationv1.ResourceAtt
 // checkLeaseRBAC checks, once the manifests named are applied, that the
 // ServiceAccount kube-system/coredns may do to Leases exactly the fleet's
 // verbs, in the fleet's namespace only, and nothing else there that it was
-// not given before; and that with its own token it really creates, reads,
-// watches, renews and deletes a Lease of the fleet.
+// not given before; that with its own token it really creates, reads,
+// watches, renews and deletes a Lease of the fleet; and that it can neither
+// create a Lease elsewhere nor change or delete the leader elections of
+// kube-system.
 func checkLeaseRBAC(t *testing.T, c *k8stest.Cluster, sa kubernetes.Interface, manifests string) {
 	t.Helper()
-	for _, namespace := range []string{fleetNamespace, "default", "prod", ""} {
+	for _, namespace := range []string{fleetNamespace, "kube-system", "kube-node-lease", "default", "prod", ""} {
 		for _, verb := range everyVerb {
 			want := namespace == fleetNamespace && slices.Contains(fleetVerbs, verb)
 			if got := leaseAccess(t, c, verb, namespace); got != want {
@@ -117,9 +128,57 @@ func checkLeaseRBAC(t *testing.T, c *k8stest.Cluster, sa kubernetes.Interface, m
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "coredns-elsewhere"}}
-	if _, err := sa.CoordinationV1().Leases("default").Create(ctx, lease, metav1.CreateOptions{}); err == nil {
-		t.Errorf("%s: the ServiceAccount created a Lease in the namespace default", manifests)
+	for _, namespace := range []string{"kube-system", "default"} {
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "coredns-elsewhere"}}
+		if _, err := sa.CoordinationV1().Leases(namespace).Create(ctx, lease, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: the ServiceAccount creates a Lease in the namespace %s: %v, want forbidden", manifests, namespace, err)
+		}
+	}
+	for _, name := range leaderElections {
+		if err := touchesLease(ctx, sa.CoordinationV1().Leases("kube-system"), c.Client.CoordinationV1().Leases("kube-system"), name); err != nil {
+			t.Errorf("%s: %v", manifests, err)
+		}
+	}
+}
+
+// touchesLease tries, as the ServiceAccount (sa), to read, update and
+// delete the Lease name that admin reads, and returns an error when any of
+// them is not forbidden.
+func touchesLease(ctx context.Context, sa, admin coordinationv1client.LeaseInterface, name string) error {
+	if _, err := sa.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		return fmt.Errorf("get Lease %s: %v, want forbidden", name, err)
+	}
+	lease, err := admin.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	holder := "coredns"
+	lease.Spec.HolderIdentity = &holder
+	if _, err := sa.Update(ctx, lease, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+		return fmt.Errorf("update Lease %s: %v, want forbidden", name, err)
+	}
+	if err := sa.Delete(ctx, name, metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		return fmt.Errorf("delete Lease %s: %v, want forbidden", name, err)
+	}
+	return nil
+}
+
+// leaderElectionLeases creates, as the admin, the Leases of leaderElections
+// in kube-system, held as kube-controller-manager and kube-scheduler hold
+// theirs: the test cluster runs neither.
+func leaderElectionLeases(t *testing.T, c *k8stest.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, name := range leaderElections {
+		holder, seconds := "control-plane-0_"+name, int32(15)
+		lease := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &seconds},
+		}
+		if _, err := c.Client.CoordinationV1().Leases("kube-system").Create(ctx, lease, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 }
 
