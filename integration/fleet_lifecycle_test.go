@@ -15,8 +15,9 @@ import (
 
 // TestFleetLeaseLifecycle runs one replica of a fleet in this process
 // against a real API server: it publishes its Lease, GROUP-IDENTITY labelled
-// with the group, and reports the fleet on its status page; a reload keeps
-// the very same Lease object, and the shutdown deletes it.
+// with the group, and reports the fleet on its status page; reloads keep the
+// very same Lease object and no more goroutines than one group's, and the
+// shutdown deletes the Lease and ends them.
 func TestFleetLeaseLifecycle(t *testing.T) {
 	cluster := k8stest.Start(t)
 	cluster.Namespace(t, "dns")
@@ -83,7 +84,20 @@ func TestFleetLeaseLifecycle(t *testing.T) {
 		return ""
 	})
 
-	// A reload keeps the Lease: the same object, renewed on.
+	// Reloads keep the Lease, the same object renewed on, and the group's
+	// goroutines: one informer (its reflector), one writer, one decision loop.
+	fleetGoroutines := func() int {
+		return goroutines("fleet.(*group).decideLoop(") + goroutines("fleet.(*group).publishLoop(") + goroutines("cache.(*Reflector).RunWithContext(")
+	}
+	waitGoroutines(t, "the fleet started", func() bool { return fleetGoroutines() == 3 })
+	for i := range 20 {
+		next, err := inst.Restart(test.NewInput(corefile(fmt.Sprintf("%dms", 1000+10*(i%2)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst = next
+	}
+	waitGoroutines(t, "after 20 reloads", func() bool { return fleetGoroutines() == 3 })
 	next, err := inst.Restart(test.NewInput(corefile("2s")))
 	if err != nil {
 		t.Fatal(err)
@@ -105,4 +119,5 @@ func TestFleetLeaseLifecycle(t *testing.T) {
 	if _, _, err := get(); !apierrors.IsNotFound(err) {
 		t.Fatalf("after the shutdown: %v; want the Lease deleted", err)
 	}
+	waitGoroutines(t, "after the shutdown", func() bool { return fleetGoroutines() == 0 })
 }
