@@ -69,17 +69,19 @@ type replica struct {
 const startupTimeout = time.Minute
 
 // startFleet starts a replica replica-i of spec on each ip (one of the
-// test's loopback range) and waits until each answers DNS and serves its
-// status. They are stopped (SIGTERM) when the test ends.
+// test's loopback range), one after the other as a rolling update does, at
+// least interval/len(ips) apart so that their probes do not run in step;
+// it returns once each answers DNS and serves its status. They are stopped
+// (SIGTERM) when the test ends.
 func startFleet(t *testing.T, spec fleetSpec, ips ...string) []*replica {
 	t.Helper()
 	replicas := make([]*replica, len(ips))
 	for i, ip := range ips {
+		started := time.Now()
 		replicas[i] = newReplica(t, fmt.Sprintf("replica-%d", i), ip)
 		replicas[i].start(spec, nil)
-	}
-	for _, r := range replicas {
-		r.waitServing()
+		replicas[i].waitServing()
+		<-time.After(time.Until(started.Add(fleetInterval / time.Duration(len(ips)))))
 	}
 	return replicas
 }
