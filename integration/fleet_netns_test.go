@@ -28,9 +28,9 @@ import (
 // on its end (kube-apiserver listens on a loopback address), checking the
 // server's certificate for "localhost", which the certificate names.
 type isolation struct {
-	blackholes []string // addresses the replica's packets to are dropped
-	cluster    *k8stest.Cluster
-	kubeconfig string // the others' kubeconfig, which the replica's is made from
+	blackholes []string         // addresses the replica's packets to are dropped
+	cluster    *k8stest.Cluster // the API server the replica reaches, if any
+	kubeconfig string           // the others' kubeconfig, which the replica's is made from
 }
 
 // The veth pair: the test's end and the replica's, in a network of their own
@@ -73,7 +73,9 @@ func (iso *isolation) attach(t *testing.T, r *replica) {
 	for _, args := range inside {
 		ipCmd(t, append([]string{"--netns-pid", pid}, args...)...)
 	}
-	r.kubeconfig = iso.proxiedKubeconfig(t)
+	if iso.cluster != nil {
+		r.kubeconfig = iso.proxiedKubeconfig(t)
+	}
 }
 
 // ipCmd runs ip with args; the pseudo-flag --netns-pid PID first runs it in
