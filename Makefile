@@ -29,8 +29,9 @@ K8S_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/
 	-X $(pkg).gitVersion=$(K8S_VERSION) -X $(pkg).gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
 	-X $(pkg).gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%))) -X $(pkg).gitTreeState=clean)
 # The tests that run a control plane: every test calling k8stest.Start is
-# named TestK8s...
-K8S_TESTS := ^TestK8s
+# named TestK8s..., or TestFleet... for the replicas sharing health (make
+# test-k8s TESTFLAGS='-run Fleet' runs those alone).
+K8S_TESTS := ^(TestK8s|TestFleet)
 
 .PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
 

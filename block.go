@@ -5,9 +5,11 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/kube"
 )
@@ -22,10 +24,12 @@ type block struct {
 	allDown allDownPolicy
 	probe   healthcheck.Settings
 
-	insecureTLS bool            // tls_insecure_skip_verify: warned about at startup
-	overrides   *overrideSource // the override file it reads; nil for none
-	status      string          // the address of its status endpoint; "" for none
-	source      kube.Source     // where its Services are read (kubeconfig); in-cluster by default
+	insecureTLS bool                             // tls_insecure_skip_verify: warned about at startup
+	overrides   *overrideSource                  // the override file it reads; nil for none
+	status      string                           // the address of its status endpoint; "" for none
+	source      kube.Source                      // where its Services and its fleet's Leases are read (kubeconfig); in-cluster by default
+	fleet       *fleetOptions                    // its fleet lines; nil without `fleet`
+	membership  atomic.Pointer[fleet.Membership] // in its fleet, from OnStartup (fleetblock.go); read by the status page
 
 	zones          plugin.Zones // of its server block: the owner of the SOA failover makes
 	serial         uint32       // of that SOA: when the configuration was loaded, in Unix seconds

@@ -88,6 +88,7 @@ func (f *Failover) OnStartup() error {
 	}
 	f.engine.Start()
 	f.awaitServices(kubeSyncWait)
+	f.joinFleets()
 	f.publishFirst(probedHealthy)
 	f.following.Add(1)
 	go f.follow(probedHealthy)
@@ -135,6 +136,7 @@ func (f *Failover) OnShutdown() error {
 		f.stopStatus()
 		close(f.stopWatching)
 		f.watching.Wait()
+		f.leaveFleets()
 		f.engine.Stop()
 		f.stopServices()
 		// No series is set after it is released: a series no other

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/failover-dns/failover/fleet"
 	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/kube"
 )
@@ -54,6 +55,7 @@ type serviceMember struct {
 	// probes of its endpoints (endpoints/ members of a block with checks).
 	source kube.Source
 	probe  *healthcheck.Settings // nil: not probed
+	fleet  *fleet.Config         // the block's fleet, which shares its probes; nil for none
 
 	// From OnStartup to OnShutdown.
 	sub    atomic.Pointer[kube.Subscription]
@@ -140,8 +142,8 @@ func (p *blockParser) kubeconfig() (kube.Source, error) {
 func (p *blockParser) settleServices(b *block) error {
 	line, hasKubeconfig := p.seen["kubeconfig"]
 	if len(p.services) == 0 {
-		if hasKubeconfig {
-			return errAt(p.c, line, "'kubeconfig' applies only to a block whose pools name Services (endpoints/NAMESPACE/SERVICE or service/NAMESPACE/SERVICE)")
+		if hasKubeconfig && b.fleet == nil {
+			return errAt(p.c, line, "'kubeconfig' applies only to a block whose pools name Services (endpoints/NAMESPACE/SERVICE or service/NAMESPACE/SERVICE) or that has a 'fleet'")
 		}
 		return nil
 	}
@@ -328,8 +330,17 @@ func (f *Failover) stopServices() {
 // probeSet is the probed endpoints of a Service's addresses at one moment,
 // and the engine probing them.
 type probeSet struct {
-	engine *healthcheck.Engine
-	byAddr map[netip.Addr]*healthcheck.Endpoint
+	engine     *healthcheck.Engine
+	byAddr     map[netip.Addr]*healthcheck.Endpoint
+	membership *fleet.Membership // in the block's fleet, if it has one
+}
+
+// stop leaves the fleet and stops the probes.
+func (ps *probeSet) stop() {
+	if ps.membership != nil {
+		ps.membership.Leave()
+	}
+	ps.engine.Stop()
 }
 
 func (ps *probeSet) endpoint(addr netip.Addr) *healthcheck.Endpoint {
@@ -371,7 +382,7 @@ func (pf *probeFollower) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer func() {
 		if ps := pf.s.probes.Swap(nil); ps != nil {
-			ps.engine.Stop()
+			ps.stop()
 		}
 	}()
 	for {
@@ -426,9 +437,12 @@ func (pf *probeFollower) follow() {
 		next.engine.Stop()
 		return
 	}
+	if pf.s.fleet != nil {
+		next.membership = fleet.Join(*pf.s.fleet, next.engine.Endpoints())
+	}
 	pf.s.probes.Store(next)
 	if prev != nil {
-		prev.engine.Stop()
+		prev.stop()
 	}
 }
 

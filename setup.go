@@ -81,6 +81,9 @@ func parse(c *caddy.Controller) (*Failover, error) {
 		f.shareOverrides(b)
 		f.blocks = append(f.blocks, b)
 	}
+	if err := f.checkFleets(c); err != nil {
+		return nil, err
+	}
 	f.prepare()
 	return f, nil
 }
@@ -112,6 +115,9 @@ type blockParser struct {
 	checks    []*healthcheck.Check
 	minimums  []minimum // min_healthy lines, settled once every pool is known
 	services  []*serviceMember
+
+	fleetProbers int  // of `probers`; 0 when not given
+	fleetQuorum  *int // of `quorum`; nil when not given
 
 	// TLS options, settled once the whole block is read.
 	tls           *tls.Config
@@ -166,6 +172,12 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			b.status, err = p.statusAddress()
 		case "kubeconfig":
 			b.source, err = p.kubeconfig()
+		case "fleet":
+			err = p.fleetGroup(b)
+		case "probers":
+			err = p.probers()
+		case "quorum":
+			err = p.quorum()
 		default:
 			var known bool
 			known, err = p.probeOption(&b.probe)
@@ -196,6 +208,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 		return nil, err
 	}
 	if err := p.settleServices(b); err != nil {
+		return nil, err
+	}
+	if err := p.settleFleet(b); err != nil {
 		return nil, err
 	}
 

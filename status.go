@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/fleet"
 )
 
 // startStatus makes f's blocks reported at their status addresses, listening
@@ -56,6 +58,7 @@ type nameStatus struct {
 	Server string                  `json:"server"` // the keys of its server block
 	Answer map[string]answerStatus `json:"answer"` // by query type, for the families the name governs
 	Pools  []poolStatus            `json:"pools"`
+	Fleet  *fleet.GroupStatus      `json:"fleet,omitempty"` // of its block, once it has joined
 }
 
 type answerStatus struct {
@@ -77,15 +80,16 @@ type poolStatus struct {
 }
 
 type endpointStatus struct {
-	Address      string          `json:"address"`
-	CheckAddress string          `json:"check_address,omitempty"` // where probes go, when not Address
-	State        string          `json:"state"`                   // the probes' verdict: up, down, or unknown before the first
-	Counted      string          `json:"counted"`                 // in answers, overrides applied: up, down or drained
-	Since        string          `json:"since,omitempty"`         // when the verdict last changed
-	LastProbe    *probeStatus    `json:"last_probe,omitempty"`
-	Override     *overrideStatus `json:"override,omitempty"`   // in force for this member: of its address or its pool
-	Service      string          `json:"service,omitempty"`    // the pool's Service that gives it: endpoints/NS/SVC or service/NS/SVC
-	Kubernetes   string          `json:"kubernetes,omitempty"` // what Kubernetes says of it: serving or not serving
+	Address      string                `json:"address"`
+	CheckAddress string                `json:"check_address,omitempty"` // where probes go, when not Address
+	State        string                `json:"state"`                   // the probes' verdict: up, down, or unknown before the first
+	Counted      string                `json:"counted"`                 // in answers, overrides applied: up, down or drained
+	Since        string                `json:"since,omitempty"`         // when the verdict last changed
+	LastProbe    *probeStatus          `json:"last_probe,omitempty"`
+	Override     *overrideStatus       `json:"override,omitempty"`   // in force for this member: of its address or its pool
+	Service      string                `json:"service,omitempty"`    // the pool's Service that gives it: endpoints/NS/SVC or service/NS/SVC
+	Kubernetes   string                `json:"kubernetes,omitempty"` // what Kubernetes says of it: serving or not serving
+	Fleet        *fleet.EndpointStatus `json:"fleet,omitempty"`      // how its fleet sees it: votes, probers, local and shared verdicts
 }
 
 type probeStatus struct {
@@ -147,6 +151,11 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 	judge := judgeName(name, ov, probedHealthy)
 	live := b.liveMembers()
 	ns := nameStatus{Name: name, Server: server, Answer: map[string]answerStatus{}}
+	membership := b.membership.Load()
+	if membership != nil {
+		gs := membership.Status()
+		ns.Fleet = &gs
+	}
 	if d.a.governed {
 		ns.Answer["A"] = b.answerStatus(&d.a, true, d.pools, name, ov)
 	}
@@ -165,7 +174,12 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 			Services:   servicesStatus(p.services),
 		}
 		for _, m := range live[i] {
-			ps.Endpoints = append(ps.Endpoints, b.endpointStatus(m, judge(p, m)))
+			es := b.endpointStatus(m, judge(p, m))
+			if membership != nil && m.endpoint != nil && m.source == nil {
+				fs := membership.Endpoint(m.endpoint)
+				es.Fleet = &fs
+			}
+			ps.Endpoints = append(ps.Endpoints, es)
 		}
 		ns.Pools = append(ns.Pools, ps)
 	}

@@ -30,6 +30,31 @@ type statusName struct {
 	Server string                  `json:"server"`
 	Answer map[string]statusAnswer `json:"answer"`
 	Pools  []statusPool            `json:"pools"`
+	Fleet  *statusFleet            `json:"fleet"`
+}
+
+// statusFleet is a block's fleet, as package fleet reports it.
+type statusFleet struct {
+	Group    string `json:"group"`
+	Identity string `json:"identity"`
+	Mode     string `json:"mode"` // shared or alone
+	Probers  int    `json:"probers"`
+	Quorum   int    `json:"quorum"`
+	Replicas []struct {
+		Identity     string `json:"identity"`
+		Fresh        bool   `json:"fresh"`
+		Observations int    `json:"observations"`
+	} `json:"replicas"`
+}
+
+// statusEndpointFleet is how a member's fleet sees it.
+type statusEndpointFleet struct {
+	Local   string   `json:"local"`
+	Shared  string   `json:"shared"`
+	Up      int      `json:"up"`
+	Down    int      `json:"down"`
+	Probers []string `json:"probers"`
+	Probing bool     `json:"probing"`
 }
 
 type statusAnswer struct {
@@ -61,14 +86,15 @@ type statusService struct {
 }
 
 type statusEndpoint struct {
-	Address    string          `json:"address"`
-	State      string          `json:"state"`
-	Counted    string          `json:"counted"`
-	Since      string          `json:"since"`
-	LastProbe  *statusProbe    `json:"last_probe"`
-	Override   *statusOverride `json:"override"`
-	Service    string          `json:"service"`
-	Kubernetes string          `json:"kubernetes"`
+	Address    string               `json:"address"`
+	State      string               `json:"state"`
+	Counted    string               `json:"counted"`
+	Since      string               `json:"since"`
+	LastProbe  *statusProbe         `json:"last_probe"`
+	Override   *statusOverride      `json:"override"`
+	Service    string               `json:"service"`
+	Kubernetes string               `json:"kubernetes"`
+	Fleet      *statusEndpointFleet `json:"fleet"`
 }
 
 type statusProbe struct {

@@ -40,6 +40,10 @@ func (s Source) Check() error {
 	return err
 }
 
+// RESTConfig is the client configuration of s, for other packages that talk
+// to the same API server (package fleet writes Leases through it).
+func (s Source) RESTConfig() (*rest.Config, error) { return s.restConfig() }
+
 // The variables a kubelet sets in every container; rest.InClusterConfig needs
 // both.
 const (

@@ -1,0 +1,294 @@
+package fleet
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	coordinationv1 "k8s.io/api/coordination/v1"
+
+	"github.com/failover-dns/failover/healthcheck"
+	"github.com/failover-dns/failover/internal/k8stest"
+	goroutines "github.com/failover-dns/failover/internal/testutil"
+)
+
+// Frames of the goroutines a group runs: its own, and its informer's.
+var groupFrames = []string{
+	"fleet.(*group)",
+	"k8s.io/client-go/tools/cache.",
+	"k8s.io/apimachinery/pkg/watch.(*StreamWatcher).receive(",
+}
+
+func groupGoroutines() int {
+	n := 0
+	for _, f := range groupFrames {
+		n += goroutines.Goroutines(f)
+	}
+	return n
+}
+
+// This replica's Lease carries its local verdicts, and a change of one
+// promptly; a reload (a second Join, then the first Leave) keeps the Lease;
+// the last Leave deletes it, gives the endpoints back to their own probes,
+// and leaves no goroutine.
+func TestFleetPublishesAndLeaves(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "pub", 3, 50)
+	bs, port := startBackends(t, 1, 3)
+	bs[2].failing.Store(true)
+	eps := startEngine(t, bs, port)
+	if n := groupGoroutines(); n != 0 {
+		t.Fatalf("%d goroutines of groups before Join", n)
+	}
+
+	m := Join(cfg, eps)
+	waitShared(t, m)
+	var l = ownLease(t, c, "pub")
+	if l == nil {
+		t.Fatal("no Lease once shared")
+	}
+	if l.Labels[LabelGroup] != "pub" || *l.Spec.HolderIdentity != self || *l.Spec.LeaseDurationSeconds != 3 {
+		t.Errorf("Lease %s: labels %v, holder %s, duration %d; want the group label, %s, 3 s",
+			l.Name, l.Labels, *l.Spec.HolderIdentity, *l.Spec.LeaseDurationSeconds, self)
+	}
+	observed := func(l *coordinationv1.Lease) map[*healthcheck.Endpoint]string {
+		obs, err := decodeObservations(l.Annotations[AnnotationObservations])
+		if err != nil {
+			t.Fatalf("the Lease's observations: %v", err)
+		}
+		seen := map[*healthcheck.Endpoint]string{}
+		for _, e := range eps {
+			if up, ok := find(obs, idHash(e.ID())); ok {
+				seen[e] = upDown(up)
+			}
+		}
+		return seen
+	}
+	if got := observed(l); got[eps[0]] != "up" || got[eps[1]] != "up" || got[eps[2]] != "down" {
+		t.Errorf("observations %v, want up, up, down", got)
+	}
+	if eps[2].Healthy() || !eps[0].Healthy() {
+		t.Errorf("served: %v %v %v, want up, up, down (this replica's votes alone)", eps[0].Healthy(), eps[1].Healthy(), eps[2].Healthy())
+	}
+	st := m.Status()
+	if st.Group != "dns/pub" || st.Identity != self || st.Probers != 3 || st.Quorum != 50 || st.Lease.Writes == 0 || st.Lease.Bytes == 0 || st.Lease.Renewed == "" {
+		t.Errorf("status %+v", st)
+	}
+	if es := m.Endpoint(eps[2]); es.Local != "down" || es.Shared != "down" || es.Down != 1 || es.Up != 0 || !es.Probing || !slices.Equal(es.Probers, []string{self}) {
+		t.Errorf("endpoint status %+v", es)
+	}
+
+	start := time.Now()
+	bs[0].failing.Store(true)
+	k8stest.WaitFor(t, changeDeadline, "the failure in the Lease", func() bool { return observed(ownLease(t, c, "pub"))[eps[0]] == "down" })
+	t.Logf("a local change reached the Lease %s after the backend failed (probes every 250 ms)", time.Since(start).Round(time.Millisecond))
+
+	reloaded := Join(cfg, eps)
+	m.Leave()
+	if ownLease(t, c, "pub") == nil {
+		t.Error("the Lease was deleted by a reload's Leave")
+	}
+	if !eps[0].Steered() {
+		t.Error("endpoints no longer steered after the reload's Leave")
+	}
+	written := reloaded.Status().Lease.Writes
+	k8stest.WaitFor(t, changeDeadline+time.Second, "a renewal after the reload", func() bool { return reloaded.Status().Lease.Writes > written })
+
+	reloaded.Leave()
+	if ownLease(t, c, "pub") != nil {
+		t.Error("the Lease still exists after the last Leave")
+	}
+	for _, e := range eps {
+		if e.Steered() || e.Delegated() {
+			t.Errorf("%s: steered %v, delegated %v after the last Leave", e, e.Steered(), e.Delegated())
+		}
+	}
+	if n := groupGoroutines(); n != 0 {
+		t.Errorf("%d goroutines of the group left after the last Leave", n)
+	}
+	if n := testutil.CollectAndCount(aloneGauge); n != 0 {
+		t.Errorf("%d series of fleet_alone after the last Leave", n)
+	}
+}
+
+// With three live replicas probing each endpoint, one replica that sees an
+// endpoint down does not take it down; two do.
+func TestFleetQuorum(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "quorum", 3, 50)
+	bs, port := startBackends(t, 30, 2)
+	bs[0].failing.Store(true) // this replica's path to a is broken
+	eps := startEngine(t, bs, port)
+	a, b := eps[0], eps[1]
+	r1, r2 := newReplica(c, "quorum", "replica-1", time.Minute), newReplica(c, "quorum", "replica-2", time.Minute)
+	r1.observe(true, a, b)
+	r2.observe(true, a, b)
+	r1.write(t)
+	r2.write(t)
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	served := func(e *healthcheck.Endpoint, up bool, votesUp, votesDown int) func() bool {
+		return func() bool {
+			st := m.Endpoint(e)
+			return e.Healthy() == up && st.Up == votesUp && st.Down == votesDown
+		}
+	}
+	k8stest.WaitFor(t, changeDeadline, "a up: 1 of 3 down", served(a, true, 2, 1))
+	if st := m.Endpoint(a); st.Local != "down" || !st.Probing || len(st.Probers) != 3 {
+		t.Errorf("a: %+v, want seen down here, probed here, by 3", st)
+	}
+	r1.observe(false, a)
+	r1.write(t)
+	k8stest.WaitFor(t, changeDeadline, "a down: 2 of 3 down", served(a, false, 1, 2))
+
+	k8stest.WaitFor(t, changeDeadline, "b up: 3 of 3 up", served(b, true, 3, 0))
+	r1.observe(false, b)
+	r2.observe(false, b)
+	r1.write(t)
+	r2.write(t)
+	k8stest.WaitFor(t, changeDeadline, "b down: 2 of 3 down, this replica sees it up", served(b, false, 1, 2))
+	r2.observe(true, b)
+	r2.write(t)
+	k8stest.WaitFor(t, changeDeadline, "b up again: 1 of 3 down", served(b, true, 2, 1))
+	if v := testutil.ToFloat64(votesGauge.WithLabelValues("dns/quorum", b.ID(), "down")); v != 1 {
+		t.Errorf("fleet_votes down of b: %v, want 1", v)
+	}
+	if st := m.Status(); len(st.Replicas) != 2 || !st.Replicas[0].Fresh || st.Replicas[0].Observations != 2 {
+		t.Errorf("replicas %+v, want replica-1 and replica-2, fresh, 2 observations each", st.Replicas)
+	}
+}
+
+// With probers 1, each endpoint is probed by the one live replica ranked
+// first for it, and the others do not probe it; when a replica's Lease is no
+// longer renewed, its endpoints are probed here within its duration, and
+// the endpoints of the replicas still live stay delegated.
+func TestFleetAssignmentFollowsLeases(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "assign", 1, 50)
+	bs, port := startBackends(t, 10, 12)
+	eps := startEngine(t, bs, port)
+	r1, r2 := newReplica(c, "assign", "replica-1", 3*time.Second), newReplica(c, "assign", "replica-2", 3*time.Second)
+	r1.observe(true, eps...)
+	r2.observe(true, eps...)
+	r1.renewing(t, 500*time.Millisecond)
+	stop2 := r2.renewing(t, 500*time.Millisecond)
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	assigned := func(live []string) func() bool {
+		return func() bool {
+			for _, e := range eps {
+				if e.Delegated() == inTop(rankPrefix(e.ID()), self, live, 1) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	three := []string{self, "replica-1", "replica-2"}
+	k8stest.WaitFor(t, changeDeadline, "endpoints probed by the replica ranked first", assigned(three))
+	mine := 0
+	for _, e := range eps {
+		if !e.Delegated() {
+			mine++
+		}
+		if got, want := m.Endpoint(e).Probers, top(e.ID(), three, 1); !slices.Equal(got, want) {
+			t.Errorf("%s: probers %v, want %v", e, got, want)
+		}
+	}
+	if mine == 0 || mine == len(eps) {
+		t.Fatalf("this replica probes %d of %d endpoints: the test needs some of each", mine, len(eps))
+	}
+	hits := make([]int64, len(bs))
+	for i, b := range bs {
+		hits[i] = b.hits.Load()
+	}
+
+	stop2()
+	stopped := time.Now()
+	two := []string{self, "replica-1"}
+	k8stest.WaitFor(t, 3*time.Second+changeDeadline, "replica-2's endpoints probed here", assigned(two))
+	moved := time.Since(stopped)
+	t.Logf("replica-2's endpoints probed here %s after its last write (Lease duration 3 s)", moved.Round(time.Millisecond))
+	if moved > 3*time.Second+time.Second {
+		t.Errorf("moved after %s, want within the Lease duration (3 s) and a second", moved)
+	}
+	for i, e := range eps {
+		was, is := inTop(rankPrefix(e.ID()), self, three, 1), inTop(rankPrefix(e.ID()), self, two, 1)
+		switch {
+		case !was && is:
+			k8stest.WaitFor(t, changeDeadline, e.String()+" probed here", func() bool { return bs[i].hits.Load() > hits[i] })
+		case !was && !is:
+			if n := bs[i].hits.Load() - hits[i]; n != 0 {
+				t.Errorf("%s, replica-1's: probed %d times by this replica", e, n)
+			}
+		}
+	}
+	st := m.Status()
+	for _, r := range st.Replicas {
+		if r.Fresh != (r.Identity == "replica-1") {
+			t.Errorf("replica %+v: only replica-1 is fresh", r)
+		}
+	}
+}
+
+// kube-apiserver stopped: once this replica's Lease has not been renewed for
+// its duration, it probes everything and serves its own verdicts, says so
+// (one log line, fleet_alone, the status), and shares again once the API
+// server is back.
+func TestFleetAloneWhileAPIServerStopped(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "outage", 1, 50)
+	logs := captureLog(t)
+	bs, port := startBackends(t, 50, 6)
+	bs[0].failing.Store(true) // seen down here alone
+	eps := startEngine(t, bs, port)
+	r1, r2 := newReplica(c, "outage", "replica-1", time.Minute), newReplica(c, "outage", "replica-2", time.Minute)
+	r1.observe(true, eps...)
+	r2.observe(true, eps...)
+	r1.renewing(t, time.Second)
+	r2.renewing(t, time.Second)
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	k8stest.WaitFor(t, changeDeadline, "the down endpoint served up by the others' votes, some delegated", func() bool {
+		delegated := 0
+		for _, e := range eps {
+			if e.Delegated() {
+				delegated++
+			}
+		}
+		return eps[0].Healthy() && delegated > 0
+	})
+
+	c.StopAPIServer(t)
+	stopped := time.Now()
+	k8stest.WaitFor(t, 3*time.Second+writeTimeout+changeDeadline, "deciding alone", func() bool { return m.Status().Mode == ModeAlone })
+	t.Logf("alone %s after kube-apiserver stopped (Lease duration 3 s)", time.Since(stopped).Round(time.Millisecond))
+	k8stest.WaitFor(t, changeDeadline, "every endpoint probed here, the local verdicts served", func() bool {
+		for _, e := range eps {
+			if e.Delegated() {
+				return false
+			}
+		}
+		return !eps[0].Healthy() && eps[1].Healthy()
+	})
+	if v := testutil.ToFloat64(aloneGauge.WithLabelValues("dns/outage")); v != 1 {
+		t.Errorf("fleet_alone %v while alone, want 1", v)
+	}
+	if st := m.Status(); st.Lease.Error == "" {
+		t.Errorf("status while alone: %+v, want the write's error", st)
+	}
+
+	c.StartAPIServer(t)
+	waitShared(t, m)
+	k8stest.WaitFor(t, changeDeadline, "the others' votes served again", func() bool { return eps[0].Healthy() })
+	if v := testutil.ToFloat64(aloneGauge.WithLabelValues("dns/outage")); v != 0 {
+		t.Errorf("fleet_alone %v once shared again, want 0", v)
+	}
+	if alone, shared := logs.count("has not been renewed for"), logs.count("sharing observations"); alone != 1 || shared != 2 {
+		t.Errorf("%d lines going alone and %d sharing, want 1 and 2 (the start, the return); log:\n%s", alone, shared, logs)
+	}
+}

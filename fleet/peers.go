@@ -1,0 +1,185 @@
+package fleet
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+)
+
+// peer is another replica's Lease, as this replica saw it.
+type peer struct {
+	name, identity string
+	rv             string        // its resourceVersion: a new one is a write, a renewal
+	duration       time.Duration // its leaseDurationSeconds
+	seen           time.Time     // when this replica saw it written, by its own monotonic clock
+	stale          bool          // at first sight, its renewTime was long past: dead until it is written again
+	obs            []observation // sorted by hash
+	unreadable     bool          // its observations could not be read (logged once)
+	collected      string        // the resourceVersion a deletion was tried at
+}
+
+// fresh reports whether p was renewed within its duration, by our clock.
+func (p *peer) fresh(now time.Time) bool {
+	return !p.stale && now.Sub(p.seen) < p.duration
+}
+
+// newInformer follows the Leases of the group, by label.
+func (g *group) newInformer(group string) cache.SharedIndexInformer {
+	selector := LabelGroup + "=" + group
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			if !g.calls.enter() {
+				return nil, errStopped
+			}
+			defer g.calls.leave()
+			o.LabelSelector = selector
+			list, err := g.leases.List(ctx, o)
+			g.called(ctx, err)
+			return list, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			if !g.calls.enter() {
+				return nil, errStopped
+			}
+			defer g.calls.leave()
+			o.LabelSelector = selector
+			w, err := g.leases.Watch(ctx, o)
+			g.called(ctx, err)
+			if err != nil {
+				return nil, err
+			}
+			return drainingWatcher{w}, nil
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &coordinationv1.Lease{}, 0, cache.Indexers{})
+	// An outage shows in the mode and the status page; client-go would log
+	// every failed call.
+	_ = inf.SetWatchErrorHandlerWithContext(func(context.Context, *cache.Reflector, error) {})
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { g.leaseSeen(obj) },
+		UpdateFunc: func(_, obj any) { g.leaseSeen(obj) },
+		DeleteFunc: g.leaseGone,
+	})
+	return inf
+}
+
+// called records the outcome of a list or watch: the group shares again only
+// once its Leases are read again. A call cut short by the group's stop says
+// nothing.
+func (g *group) called(ctx context.Context, err error) {
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	g.mu.Lock()
+	was := g.listOK
+	g.listOK = err == nil
+	g.mu.Unlock()
+	if was != (err == nil) {
+		g.decideSoon()
+	}
+}
+
+// leaseSeen takes in a Lease of the group from the informer.
+func (g *group) leaseSeen(obj any) {
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok || l.Name == g.lease {
+		return
+	}
+	obs, decodeErr := decodeObservations(l.Annotations[AnnotationObservations])
+	now := time.Now()
+	g.mu.Lock()
+	p := g.peers[l.Name]
+	first := p == nil
+	if first {
+		p = &peer{name: l.Name, seen: now}
+		g.peers[l.Name] = p
+	}
+	if !first && p.rv == l.ResourceVersion {
+		g.mu.Unlock()
+		return // a relist: nothing was written
+	}
+	wasFresh := !first && p.fresh(now)
+	p.rv = l.ResourceVersion
+	p.identity = identityOf(l, g.key.group)
+	p.duration = g.duration
+	if d := l.Spec.LeaseDurationSeconds; d != nil && *d > 0 {
+		p.duration = time.Duration(*d) * time.Second
+	}
+	p.seen = now
+	// The only comparison of another machine's clock with ours: at first
+	// sight, a Lease not renewed for two durations is a replica long dead
+	// (its Lease left by a crash), not one to wait a whole duration for.
+	p.stale = first && (l.Spec.RenewTime == nil || now.Sub(l.Spec.RenewTime.Time) > 2*p.duration)
+	sameObs := !first && decodeErr == nil && !p.unreadable && slices.Equal(p.obs, obs)
+	if decodeErr != nil {
+		obs = nil
+		if !p.unreadable {
+			log.Warningf("fleet %s: the observations of replica %s cannot be read (%v); they are not counted", g.name, p.identity, decodeErr)
+		}
+	}
+	p.unreadable = decodeErr != nil
+	p.obs = obs
+	g.mu.Unlock()
+	if !(wasFresh && sameObs) {
+		g.decideSoon()
+	}
+}
+
+// leaseGone forgets a deleted Lease: its replica left the group.
+func (g *group) leaseGone(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	l, ok := obj.(*coordinationv1.Lease)
+	if !ok || l.Name == g.lease {
+		return
+	}
+	g.mu.Lock()
+	_, known := g.peers[l.Name]
+	delete(g.peers, l.Name)
+	g.mu.Unlock()
+	if known {
+		g.decideSoon()
+	}
+}
+
+// identityOf is the replica that holds l: its holderIdentity, else its name
+// without the group.
+func identityOf(l *coordinationv1.Lease, group string) string {
+	if h := l.Spec.HolderIdentity; h != nil && *h != "" {
+		return *h
+	}
+	return strings.TrimPrefix(l.Name, group+"-")
+}
+
+// drainingWatcher stops a watch and waits until the goroutine that decodes
+// its stream has ended (it closes the result channel last), so that a
+// stopped group leaves no goroutine behind. The wait is bounded: a stream
+// that does not close must not hold up CoreDNS's shutdown.
+type drainingWatcher struct{ watch.Interface }
+
+func (w drainingWatcher) Stop() {
+	w.Interface.Stop()
+	bound := time.NewTimer(watchStopTimeout)
+	defer bound.Stop()
+	for {
+		select {
+		case _, open := <-w.ResultChan():
+			if !open {
+				return
+			}
+		case <-bound.C:
+			return
+		}
+	}
+}
+
+// watchStopTimeout bounds the wait for a stopped watch's stream to close.
+var watchStopTimeout = 5 * time.Second
