@@ -169,7 +169,7 @@ func (r *replica) waitServing() {
 		default:
 		}
 		if _, _, err := c.Exchange(m, r.dns); err == nil {
-			if _, _, err := fleetStatusGet(r.status); err == nil {
+			if _, _, err := statusGet(r.status); err == nil {
 				return
 			}
 		}

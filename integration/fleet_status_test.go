@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,56 +10,8 @@ import (
 	"time"
 )
 
-// What the status document says of a fleet, as a client reads it: the
-// group under "fleet" of each name, and each endpoint's votes under "fleet"
-// of the endpoint.
-type fleetReport struct {
-	Names []fleetName `json:"names"`
-}
-
-type fleetName struct {
-	Name  string      `json:"name"`
-	Fleet *fleetGroup `json:"fleet"`
-	Pools []struct {
-		Name      string          `json:"name"`
-		Endpoints []fleetEndpoint `json:"endpoints"`
-	} `json:"pools"`
-}
-
-type fleetGroup struct {
-	Group    string `json:"group"`
-	Identity string `json:"identity"`
-	Mode     string `json:"mode"`
-	Since    string `json:"since"`
-	Probers  int    `json:"probers"`
-	Quorum   int    `json:"quorum"`
-	Replicas []struct {
-		Identity     string `json:"identity"`
-		Fresh        bool   `json:"fresh"`
-		Observations int    `json:"observations"`
-	} `json:"replicas"`
-	Lease struct {
-		Renewed string `json:"renewed"`
-		Writes  int    `json:"writes"`
-		Bytes   int    `json:"bytes"`
-	} `json:"lease"`
-}
-
-type fleetEndpoint struct {
-	Address string `json:"address"`
-	State   string `json:"state"`
-	Fleet   *struct {
-		Local   string   `json:"local"`
-		Shared  string   `json:"shared"`
-		Up      int      `json:"up"`
-		Down    int      `json:"down"`
-		Probers []string `json:"probers"`
-		Probing bool     `json:"probing"`
-	} `json:"fleet"`
-}
-
-// group returns the fleet of the first name that has one.
-func (r *fleetReport) group() *fleetGroup {
+// fleet returns the fleet of the first name that has one.
+func (r *statusReport) fleet() *statusFleet {
 	for _, n := range r.Names {
 		if n.Fleet != nil {
 			return n.Fleet
@@ -72,8 +22,8 @@ func (r *fleetReport) group() *fleetGroup {
 
 // endpoints returns every endpoint of every name by address (an address in
 // two names' pools is one endpoint, probed once).
-func (r *fleetReport) endpoints() map[string]fleetEndpoint {
-	eps := map[string]fleetEndpoint{}
+func (r *statusReport) endpoints() map[string]statusEndpoint {
+	eps := map[string]statusEndpoint{}
 	for _, n := range r.Names {
 		for _, p := range n.Pools {
 			for _, e := range p.Endpoints {
@@ -84,11 +34,11 @@ func (r *fleetReport) endpoints() map[string]fleetEndpoint {
 	return eps
 }
 
-// freshReplicas returns the identities of the group's fresh replicas,
-// this one included.
-func (g *fleetGroup) freshReplicas() []string {
+// freshPeers returns the identities of the other replicas of the group
+// whose Leases are fresh.
+func (f *statusFleet) freshPeers() []string {
 	var ids []string
-	for _, r := range g.Replicas {
+	for _, r := range f.Replicas {
 		if r.Fresh {
 			ids = append(ids, r.Identity)
 		}
@@ -96,39 +46,18 @@ func (g *fleetGroup) freshReplicas() []string {
 	return ids
 }
 
-// fleetStatusGet returns the status document served at addr.
-func fleetStatusGet(addr string) (*fleetReport, string, error) {
-	resp, err := statusClient.Get("http://" + addr + "/status")
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, string(body), fmt.Errorf("%s", resp.Status)
-	}
-	r := &fleetReport{}
-	if err := json.Unmarshal(body, r); err != nil {
-		return nil, string(body), err
-	}
-	return r, string(body), nil
-}
-
 // fleetWait polls the status of every replica until what returns "" for
 // each, and fails the test with the last problem after within. It returns
 // the reports that satisfied it, in the order of replicas.
-func fleetWait(t *testing.T, within time.Duration, replicas []*replica, what func(r *replica, rep *fleetReport) string) []*fleetReport {
+func fleetWait(t *testing.T, within time.Duration, replicas []*replica, what func(r *replica, rep *statusReport) string) []*statusReport {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var problem, body string
 	for {
-		reports := make([]*fleetReport, len(replicas))
+		reports := make([]*statusReport, len(replicas))
 		problem, body = "", ""
 		for i, r := range replicas {
-			rep, b, err := fleetStatusGet(r.status)
+			rep, b, err := statusGet(r.status)
 			if err != nil {
 				problem, body = fmt.Sprintf("%s: %v", r.identity, err), b
 				break
@@ -149,20 +78,19 @@ func fleetWait(t *testing.T, within time.Duration, replicas []*replica, what fun
 	}
 }
 
-// settled reports "" when rep shows the fleet shared by exactly the
+// settled reports "" when rep shows the group shared by exactly the
 // replicas, each fresh, and every endpoint probed by want of them, and what
 // differs otherwise.
-func settled(rep *fleetReport, replicas []*replica, want int) string {
-	g := rep.group()
-	if g == nil {
+func settled(rep *statusReport, replicas []*replica, want int) string {
+	f := rep.fleet()
+	if f == nil {
 		return "no fleet in the status"
 	}
-	if g.Mode != "shared" {
-		return "mode " + g.Mode
+	if f.Mode != "shared" {
+		return "mode " + f.Mode
 	}
-	fresh := g.freshReplicas()
-	if len(fresh) != len(replicas) {
-		return fmt.Sprintf("fresh replicas %v, want %d", fresh, len(replicas))
+	if fresh := f.freshPeers(); len(fresh) != len(replicas)-1 {
+		return fmt.Sprintf("fresh peers %v, want the %d others", fresh, len(replicas)-1)
 	}
 	for addr, e := range rep.endpoints() {
 		if e.Fleet == nil {

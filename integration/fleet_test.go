@@ -142,7 +142,7 @@ func TestFleetAgreement(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			replicas := startFleet(t, mode.spec, "127.0.41.11", "127.0.41.12", "127.0.41.13")
 			if mode.spec.group != "" {
-				fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *fleetReport) string { return settled(rep, replicas, 3) })
+				fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *statusReport) string { return settled(rep, replicas, 3) })
 				if got := leases(t, cluster, "app"); len(got) != 3 {
 					t.Fatalf("Leases of the group: %v, want one for each of 3 replicas", got)
 				}
@@ -206,9 +206,9 @@ func TestFleetPartialView(t *testing.T) {
 
 	// The fleet forms; the cut replica sees the primary down on its own,
 	// and serves the verdict of the three: up.
-	fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *fleetReport) string { return settled(rep, replicas, 3) })
-	votes := func(local string) func(*replica, *fleetReport) string {
-		return func(_ *replica, rep *fleetReport) string {
+	fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *statusReport) string { return settled(rep, replicas, 3) })
+	votes := func(local string) func(*replica, *statusReport) string {
+		return func(_ *replica, rep *statusReport) string {
 			e, ok := rep.endpoints()[primary.ip]
 			if !ok || e.Fleet == nil {
 				return "no fleet status of the primary"
@@ -255,7 +255,7 @@ func TestFleetKilledReplica(t *testing.T) {
 	spec := fleetSpec{group: fleetNS + "/app", kubeconfig: kubeconfig, probers: 2,
 		blocks: fleetBlock(name, strings.Join(primaryIPs, " "), strings.Join(secondaryIPs, " "), backends[0].port, 5)}
 	replicas := startFleet(t, spec, "127.0.41.41", "127.0.41.42", "127.0.41.43")
-	reports := fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *fleetReport) string { return settled(rep, replicas, 2) })
+	reports := fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *statusReport) string { return settled(rep, replicas, 2) })
 
 	// The victim is the replica that probes the most endpoints: at least
 	// four of the six, as twelve probes are shared by three.
@@ -282,7 +282,7 @@ func TestFleetKilledReplica(t *testing.T) {
 
 	killed := time.Now()
 	victim.kill()
-	fleetWait(t, fleetLease+2*fleetMargin, survivors, func(_ *replica, rep *fleetReport) string { return settled(rep, survivors, 2) })
+	fleetWait(t, fleetLease+2*fleetMargin, survivors, func(_ *replica, rep *statusReport) string { return settled(rep, survivors, 2) })
 	took := time.Since(killed)
 	t.Logf("%s killed: its %d endpoints were probed by the two others %v later (Lease duration %v)", victim.identity, len(probes[victim.identity]), took.Round(time.Millisecond), fleetLease)
 	if took > fleetLease+fleetMargin {
@@ -324,7 +324,7 @@ func TestFleetAPIServerStopped(t *testing.T) {
 		return fleetSpec{group: group, kubeconfig: kubeconfig, blocks: fleetBlock(name, primary.ip, secondary.ip, primary.port, ttl)}
 	}
 	replicas := startFleet(t, spec(5), "127.0.41.61", "127.0.41.62", "127.0.41.63")
-	isSettled := func(_ *replica, rep *fleetReport) string { return settled(rep, replicas, 3) }
+	isSettled := func(_ *replica, rep *statusReport) string { return settled(rep, replicas, 3) }
 	fleetWait(t, 30*time.Second, replicas, isSettled)
 	held := leases(t, cluster, "app")
 	logs := make([]*answerLog, len(replicas))
@@ -336,8 +336,8 @@ func TestFleetAPIServerStopped(t *testing.T) {
 	const outage = 30 * time.Second
 	stopped := time.Now()
 	cluster.StopAPIServer(t)
-	fleetWait(t, fleetLease+2*fleetMargin, replicas, func(_ *replica, rep *fleetReport) string {
-		if g := rep.group(); g == nil || g.Mode != "alone" {
+	fleetWait(t, fleetLease+2*fleetMargin, replicas, func(_ *replica, rep *statusReport) string {
+		if g := rep.fleet(); g == nil || g.Mode != "alone" {
 			return "not deciding alone"
 		}
 		return ""
@@ -497,7 +497,7 @@ func TestFleetProbeLoad(t *testing.T) {
 				blocks: fleetBlock("app.example.org.", strings.Join(primaryIPs, " "), strings.Join(secondaryIPs, " "), backends[0].port, 5)}
 			replicas := startFleet(t, spec, replicaIPs[:n]...)
 			probers := min(n, 3)
-			fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *fleetReport) string { return settled(rep, replicas, probers) })
+			fleetWait(t, 30*time.Second, replicas, func(_ *replica, rep *statusReport) string { return settled(rep, replicas, probers) })
 			// What was probed before the hand-over settled is past after one
 			// more interval.
 			<-time.After(fleetInterval)
