@@ -287,7 +287,17 @@ func TestFleetKilledReplica(t *testing.T) {
 
 	killed := time.Now()
 	victim.kill()
-	fleetWait(t, fleetLease+2*fleetMargin, survivors, func(_ *replica, rep *statusReport) string { return settled(rep, survivors, 2) })
+	fleetWait(t, fleetLease+2*fleetMargin, survivors, func(_ *replica, rep *statusReport) string {
+		if problem := settled(rep, survivors, 2); problem != "" {
+			return problem
+		}
+		for addr, e := range rep.endpoints() {
+			if !e.Fleet.Probing {
+				return addr + " not probed by this replica"
+			}
+		}
+		return ""
+	})
 	took := time.Since(killed)
 	t.Logf("%s killed: its %d endpoints were probed by the two others %v later (Lease duration %v)", victim.identity, len(probes[victim.identity]), took.Round(time.Millisecond), fleetLease)
 	if took > fleetLease+fleetMargin {
@@ -302,11 +312,16 @@ func TestFleetKilledReplica(t *testing.T) {
 	if least := int64(len(backends) * 2 * (int(window/fleetInterval) - 1)); taken < least {
 		t.Errorf("%d health checks over %v at %d backends after the takeover, want at least %d (two probers each)", taken, window, len(backends), least)
 	}
+	longest := time.Duration(0)
 	for i, b := range backends {
-		if gap := hits.longestGap(i, killed, end); gap > fleetInterval+fleetMargin {
+		gap := hits.longestGap(i, killed, end)
+		if gap > fleetInterval+fleetMargin {
 			t.Errorf("%s went %v without a health check after %s was killed", b.ip, gap, victim.identity)
 		}
+		longest = max(longest, gap)
 	}
+	t.Logf("after the takeover: %.1f checks/s at %d backends (two probers each: %d/s); the longest any went without a check since the kill: %v",
+		float64(taken)/window.Seconds(), len(backends), 2*len(backends), longest.Round(time.Millisecond))
 	for _, l := range logs {
 		if got := l.since(killed); !slices.Equal(got, []string{want}) {
 			t.Errorf("%s answered %v after %s was killed, want only %q", l.replica.identity, got, victim.identity, want)
