@@ -152,3 +152,20 @@ func sumSeries(text, pattern string) (float64, bool) {
 	}
 	return sum, found
 }
+
+// waitSum polls a replica's metrics until the series matching pattern add
+// up to want, and fails the test with the last sum after 10s.
+func waitSum(t *testing.T, r *replica, pattern string, want float64) {
+	t.Helper()
+	var sum float64
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if text, err := metricsGet(r.metrics); err == nil {
+			if sum, _ = sumSeries(text, pattern); sum == want {
+				return
+			}
+		}
+		time.Sleep(observePeriod)
+	}
+	t.Fatalf("%s: the series %s add up to %v, want %v", r.identity, pattern, sum, want)
+}

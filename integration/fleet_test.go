@@ -304,6 +304,11 @@ func TestFleetKilledReplica(t *testing.T) {
 		t.Errorf("the survivors took %v to probe the killed replica's endpoints, want within the Lease duration %v (+%v)", took, fleetLease, fleetMargin)
 	}
 
+	for _, r := range survivors {
+		waitSum(t, r, `coredns_failover_fleet_replicas\{group="`+spec.group+`"\}`, 2)
+		waitSum(t, r, `coredns_failover_fleet_probing\{[^}]*group="`+spec.group+`"[^}]*\}`, float64(len(backends)))
+	}
+
 	// At the backends: each endpoint is probed twice an interval again, and
 	// none waited for a probe longer than an interval and a margin.
 	const window = 4 * fleetInterval
@@ -399,7 +404,7 @@ func TestFleetAPIServerStopped(t *testing.T) {
 	}
 
 	// 20 reloads, each with another ttl, which the answers show.
-	before := fleetResources(t, cluster, replicas)
+	before, watchesBefore := fleetResources(t, cluster, replicas)
 	for i := range 20 {
 		ttl := 10 + i
 		for _, r := range replicas {
@@ -411,13 +416,14 @@ func TestFleetAPIServerStopped(t *testing.T) {
 	}
 	fleetWait(t, 30*time.Second, replicas, isSettled)
 	var after []resources
+	var watchesAfter int
 	k8stest.WaitFor(t, 30*time.Second, "the goroutines and watches of before the reloads", func() bool {
-		after = fleetResources(t, cluster, replicas)
-		return after[0].watches <= before[0].watches && slices.EqualFunc(before, after, func(b, a resources) bool {
+		after, watchesAfter = fleetResources(t, cluster, replicas)
+		return watchesAfter <= watchesBefore && slices.EqualFunc(before, after, func(b, a resources) bool {
 			return a.reflectors == b.reflectors && a.goroutines <= b.goroutines+goroutineSlack
 		})
 	})
-	t.Logf("before 20 reloads: %+v; after: %+v", before, after)
+	t.Logf("before 20 reloads: %+v, %d Lease watches at the API server; after: %+v, %d", before, watchesBefore, after, watchesAfter)
 	if got := leases(t, cluster, "app"); !maps.Equal(got, held) {
 		t.Errorf("Leases after 20 reloads %v, before %v: a reload keeps them", got, held)
 	}
@@ -432,16 +438,15 @@ const goroutineSlack = 5
 type resources struct {
 	goroutines int // go_goroutines
 	reflectors int // informers' list-and-watch loops
-	watches    int // Lease watches the API server serves, all replicas together (in the first only)
 }
 
 // reflectorFrame is in the stack of an informer's list-and-watch loop.
 const reflectorFrame = "k8s.io/client-go/tools/cache.(*Reflector).Run"
 
-// fleetResources reads the resources of each replica: from its metrics and
-// its pprof goroutine dump, and the Lease watches from the API server's
-// metrics.
-func fleetResources(t *testing.T, cluster *k8stest.Cluster, replicas []*replica) []resources {
+// fleetResources reads the resources of each replica, from its metrics and
+// its pprof goroutine dump, and how many watches of Leases the API server
+// serves (every client's: the replicas' and its own), from its metrics.
+func fleetResources(t *testing.T, cluster *k8stest.Cluster, replicas []*replica) ([]resources, int) {
 	t.Helper()
 	out := make([]resources, len(replicas))
 	for i, r := range replicas {
@@ -465,12 +470,11 @@ func fleetResources(t *testing.T, cluster *k8stest.Cluster, replicas []*replica)
 	if err != nil {
 		t.Fatalf("the API server's metrics: %v", err)
 	}
-	w, ok := sumSeries(string(text), `apiserver_longrunning_requests\{[^}]*resource="leases"[^}]*verb="WATCH"[^}]*\}`)
+	watches, ok := sumSeries(string(text), `apiserver_longrunning_requests\{[^}]*resource="leases"[^}]*verb="WATCH"[^}]*\}`)
 	if !ok {
-		w = 0 // no watch of Leases at all, or the series is not served
+		t.Fatal("the API server's metrics have no apiserver_longrunning_requests of Lease watches")
 	}
-	out[0].watches = int(w)
-	return out
+	return out, int(watches)
 }
 
 // waitTTL waits until r answers name with records of ttl: a reload to the
