@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -226,6 +227,11 @@ func TestFleetPartialView(t *testing.T) {
 	}
 	fleetWait(t, 10*time.Second, []*replica{cut}, votes("down"))
 	fleetWait(t, 10*time.Second, replicas[:2], votes("up"))
+	for _, r := range replicas {
+		for vote, want := range map[string]float64{"up": 2, "down": 1} {
+			waitSum(t, r, `coredns_failover_fleet_votes\{endpoint="[^"]*`+regexp.QuoteMeta(primary.ip)+`[^"]*",group="`+spec.group+`",vote="`+vote+`"\}`, want)
+		}
+	}
 
 	// For several times what it takes a replica to fail over alone, every
 	// replica answers the primary.
@@ -241,7 +247,11 @@ func TestFleetPartialView(t *testing.T) {
 			t.Errorf("%s answered %v while one replica of three could not reach the primary, want only %s", l.replica.identity, got, primary.ip)
 		}
 	}
-	fleetWait(t, 10*time.Second, []*replica{cut}, votes("down"))
+	rep := fleetWait(t, 10*time.Second, []*replica{cut}, votes("down"))[0]
+	if p := rep.endpoints()[primary.ip].LastProbe; p != nil {
+		t.Logf("%s's last probe of the primary: %s (%s); the fleet's verdict: up, 2 votes to 1; every replica answered only the primary for %v",
+			cut.identity, p.Result, p.Error, 3*fleetFall*fleetInterval)
+	}
 	if secondary.hits.Load() == 0 {
 		t.Error("the secondary was never probed")
 	}
