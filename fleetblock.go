@@ -36,7 +36,7 @@ func (p *blockParser) fleetGroup(b *block) error {
 	}
 	ns, group, ok := strings.Cut(arg, "/")
 	if !ok || ns == "" || group == "" || strings.Contains(group, "/") {
-		return p.c.Errf("'fleet %s': want NAMESPACE/GROUP, as kube-system/coredns", arg)
+		return p.c.Errf("'fleet %s': want NAMESPACE/GROUP, as coredns-failover/coredns", arg)
 	}
 	b.fleet = &fleetOptions{line: p.c.Line(), config: fleet.Config{Namespace: ns, Group: group, Probers: defaultProbers, Quorum: defaultQuorum}}
 	return nil

@@ -12,7 +12,7 @@ func TestSetupFleet(t *testing.T) {
 		primary   192.0.2.1
 		secondary 192.0.2.2
 		check http://:8080/healthz
-		fleet kube-system/coredns
+		fleet coredns-failover/coredns
 		kubeconfig `+kubeconfig+`
 	}
 	failover db.example.org {
@@ -32,8 +32,8 @@ func TestSetupFleet(t *testing.T) {
 	if first == nil || second == nil {
 		t.Fatal("a block with 'fleet' has no fleet")
 	}
-	if c := first.config; c.Namespace != "kube-system" || c.Group != "coredns" || c.Probers != defaultProbers || c.Quorum != defaultQuorum || c.Source.Kubeconfig != kubeconfig {
-		t.Errorf("first fleet %+v; want kube-system/coredns, probers %d, quorum %d, the kubeconfig", c, defaultProbers, defaultQuorum)
+	if c := first.config; c.Namespace != "coredns-failover" || c.Group != "coredns" || c.Probers != defaultProbers || c.Quorum != defaultQuorum || c.Source.Kubeconfig != kubeconfig {
+		t.Errorf("first fleet %+v; want coredns-failover/coredns, probers %d, quorum %d, the kubeconfig", c, defaultProbers, defaultQuorum)
 	}
 	if c := second.config; c.Group != "edge" || c.Probers != 2 || c.Quorum != 66 || c.Source.Context != "test" {
 		t.Errorf("second fleet %+v; want dns/edge, probers 2, quorum 66, context test", c)

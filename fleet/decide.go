@@ -38,18 +38,62 @@ type step struct {
 	alone   bool // each endpoint serves its own local verdict
 	decide  bool // the shared verdict, when there are votes
 	healthy bool
-	votes   tally // why, in the log, when the verdict changes
+	votes   tally   // this replica's, when it probes, and the fresh observations of the others
+	local   verdict // this replica's own recent one, if any
+}
+
+// verdict is a local verdict, or its absence: not probed here recently.
+type verdict int8
+
+const (
+	noVerdict verdict = iota
+	verdictDown
+	verdictUp
+)
+
+func verdictOf(up bool) verdict {
+	if up {
+		return verdictUp
+	}
+	return verdictDown
 }
 
 // decide is one decision round: the mode, who probes what, and the shared
 // verdicts. It returns when the next round is due at the latest.
 func (g *group) decide() (next time.Time) {
 	now := time.Now()
-	next = now.Add(time.Hour)
 	g.mu.Lock()
 	cfg := g.config()
-	selfLive := !g.renewed.IsZero() && now.Sub(g.renewed) < g.duration
-	ready := g.informer != nil && g.informer.HasSynced() && g.listOK
+	selfLive := g.updateMode(now)
+	fresh, next := g.updateLive(now, selfLive)
+	steps := make([]step, 0, len(g.tracked))
+	for _, t := range g.tracked {
+		s := g.decideOne(t, fresh, cfg, now)
+		t.probing, t.votes = s.probe, s.votes
+		t.series.update(s.votes, s.probe, s.local)
+		steps = append(steps, s)
+	}
+	replicasGauge.WithLabelValues(g.name).Set(float64(max(len(g.live), 1)))
+	alone := 1.0
+	if g.shared {
+		alone = 0
+	}
+	aloneGauge.WithLabelValues(g.name).Set(alone)
+	g.mu.Unlock()
+
+	for _, s := range steps {
+		s.apply()
+	}
+	return next
+}
+
+// updateMode goes alone once this replica's Lease has gone unrenewed for its
+// duration, and shares again once it is written and the group's Leases are
+// read; it logs each change once. It reports whether this replica counts as
+// live. Under mu.
+func (g *group) updateMode(now time.Time) (selfLive bool) {
+	selfLive = !g.renewed.IsZero() && now.Sub(g.renewed) < g.duration
+	ready := g.synced != nil && g.synced.HasSynced() && g.listOK
 	switch {
 	case g.shared && !selfLive:
 		g.shared, g.since = false, now
@@ -59,17 +103,24 @@ func (g *group) decide() (next time.Time) {
 		g.shared, g.since = true, now
 		log.Infof("fleet %s: sharing observations as %s, Lease %s/%s", g.name, g.identity, g.key.namespace, g.lease)
 	}
-	if g.shared {
-		next = g.renewed.Add(g.duration)
-	} else if selfLive {
-		next = now.Add(syncPoll)
-	}
+	return selfLive
+}
 
+// updateLive sets the live set: this replica while live, and the others
+// whose Leases are fresh, which it returns. next is when the live set or
+// the mode changes next at the latest, time passing alone. Under mu.
+func (g *group) updateLive(now time.Time, selfLive bool) (fresh []*peer, next time.Time) {
+	next = now.Add(time.Hour)
+	switch {
+	case g.shared:
+		next = g.renewed.Add(g.duration)
+	case selfLive:
+		next = now.Add(syncPoll) // waiting for the informer
+	}
 	live := []string{}
 	if selfLive {
 		live = append(live, g.identity)
 	}
-	var fresh []*peer
 	for _, p := range g.peers {
 		if p.fresh(now) {
 			fresh = append(fresh, p)
@@ -84,54 +135,41 @@ func (g *group) decide() (next time.Time) {
 		g.liveGen++
 		g.live = live
 	}
+	return fresh, next
+}
 
-	steps := make([]step, 0, len(g.tracked))
-	for _, t := range g.tracked {
-		s := step{eps: t.eps, probe: true}
-		var votes tally
-		if !g.shared {
-			s.alone = true
-			if up, ok := localVerdict(t.eps, now); ok {
-				votes.add(up)
-			}
-		} else {
-			observed := false
-			for _, p := range fresh {
-				if up, ok := find(p.obs, t.hash); ok {
-					observed = true
-					votes.add(up)
-				}
-			}
-			// No gap: an endpoint nobody else has observed lately is
-			// probed here, whatever its rank.
-			s.probe = !observed || g.ranksTop(t, cfg.Probers)
-			if s.probe {
-				if up, ok := localVerdict(t.eps, now); ok {
-					votes.add(up)
-				}
-			}
-			if votes.total() > 0 {
-				s.decide = true
-				s.healthy = votes.healthy(cfg.Quorum)
-				s.votes = votes
-			}
+// decideOne decides whether this replica probes t, and t's verdict. Under mu.
+func (g *group) decideOne(t *tracked, fresh []*peer, cfg Config, now time.Time) step {
+	s := step{eps: t.eps, probe: true}
+	if !g.shared {
+		s.alone = true
+		if up, ok := localVerdict(t.eps, now); ok {
+			s.votes.add(up)
+			s.local = verdictOf(up)
 		}
-		t.probing, t.votes = s.probe, votes
-		t.series.update(votes, s.probe)
-		steps = append(steps, s)
+		return s
 	}
-	replicasGauge.WithLabelValues(g.name).Set(float64(max(len(live), 1)))
-	alone := 1.0
-	if g.shared {
-		alone = 0
+	observed := false
+	for _, p := range fresh {
+		if up, ok := find(p.obs, t.hash); ok {
+			observed = true
+			s.votes.add(up)
+		}
 	}
-	aloneGauge.WithLabelValues(g.name).Set(alone)
-	g.mu.Unlock()
-
-	for _, s := range steps {
-		s.apply()
+	// No gap: an endpoint nobody else has observed lately is probed here,
+	// whatever its rank.
+	s.probe = !observed || g.ranksTop(t, cfg.Probers)
+	if s.probe {
+		if up, ok := localVerdict(t.eps, now); ok {
+			s.votes.add(up)
+			s.local = verdictOf(up)
+		}
 	}
-	return next
+	if s.votes.total() > 0 {
+		s.decide = true
+		s.healthy = s.votes.healthy(cfg.Quorum)
+	}
+	return s
 }
 
 // ranksTop reports whether this replica is among the probers of t. Under mu.

@@ -1,12 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/internal/k8stest"
@@ -74,6 +77,9 @@ func TestFleetPublishesAndLeaves(t *testing.T) {
 	st := m.Status()
 	if st.Group != "dns/pub" || st.Identity != self || st.Probers != 3 || st.Quorum != 50 || st.Lease.Writes == 0 || st.Lease.Bytes == 0 || st.Lease.Renewed == "" {
 		t.Errorf("status %+v", st)
+	}
+	if v := testutil.ToFloat64(leaseWrites.WithLabelValues("dns/pub")); v < 1 {
+		t.Errorf("fleet_lease_writes_total %v once shared", v)
 	}
 	if es := m.Endpoint(eps[2]); es.Local != "down" || es.Shared != "down" || es.Down != 1 || es.Up != 0 || !es.Probing || !slices.Equal(es.Probers, []string{self}) {
 		t.Errorf("endpoint status %+v", es)
@@ -155,6 +161,12 @@ func TestFleetQuorum(t *testing.T) {
 	if v := testutil.ToFloat64(votesGauge.WithLabelValues("dns/quorum", b.ID(), "down")); v != 1 {
 		t.Errorf("fleet_votes down of b: %v, want 1", v)
 	}
+	if v := testutil.ToFloat64(localGauge.WithLabelValues("dns/quorum", b.ID())); v != 1 {
+		t.Errorf("fleet_local_healthy of b: %v, want 1: this replica sees it up", v)
+	}
+	if v := testutil.ToFloat64(localGauge.WithLabelValues("dns/quorum", a.ID())); v != 0 {
+		t.Errorf("fleet_local_healthy of a: %v, want 0: this replica sees it down", v)
+	}
 	if st := m.Status(); len(st.Replicas) != 2 || !st.Replicas[0].Fresh || st.Replicas[0].Observations != 2 {
 		t.Errorf("replicas %+v, want replica-1 and replica-2, fresh, 2 observations each", st.Replicas)
 	}
@@ -201,6 +213,18 @@ func TestFleetAssignmentFollowsLeases(t *testing.T) {
 	if mine == 0 || mine == len(eps) {
 		t.Fatalf("this replica probes %d of %d endpoints: the test needs some of each", mine, len(eps))
 	}
+	if v := testutil.ToFloat64(replicasGauge.WithLabelValues("dns/assign")); v != 3 {
+		t.Errorf("fleet_replicas %v, want 3", v)
+	}
+	for _, e := range eps {
+		want := 1.0
+		if e.Delegated() {
+			want = 0
+		}
+		if v := testutil.ToFloat64(probingGauge.WithLabelValues("dns/assign", e.ID())); v != want {
+			t.Errorf("fleet_probing of %s: %v, want %v", e, v, want)
+		}
+	}
 	hits := make([]int64, len(bs))
 	for i, b := range bs {
 		hits[i] = b.hits.Load()
@@ -225,6 +249,9 @@ func TestFleetAssignmentFollowsLeases(t *testing.T) {
 				t.Errorf("%s, replica-1's: probed %d times by this replica", e, n)
 			}
 		}
+	}
+	if v := testutil.ToFloat64(replicasGauge.WithLabelValues("dns/assign")); v != 2 {
+		t.Errorf("fleet_replicas %v once replica-2 expired, want 2", v)
 	}
 	st := m.Status()
 	for _, r := range st.Replicas {
@@ -291,4 +318,79 @@ func TestFleetAloneWhileAPIServerStopped(t *testing.T) {
 	if alone, shared := logs.count("has not been renewed for"), logs.count("sharing observations"); alone != 1 || shared != 2 {
 		t.Errorf("%d lines going alone and %d sharing, want 1 and 2 (the start, the return); log:\n%s", alone, shared, logs)
 	}
+}
+
+// A Lease left by a replica that died long ago (its renewTime two durations
+// past at the first list) counts as expired at once, not after a duration,
+// and is deleted once nobody renewed it for the garbage age.
+func TestFleetCollectsDeadLeases(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "dead", 1, 50)
+	bs, port := startBackends(t, 70, 4)
+	eps := startEngine(t, bs, port)
+	dead := newReplica(c, "dead", "replica-9", 3*time.Second)
+	dead.observe(false, eps...)
+	dead.write(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	leases := c.Client.CoordinationV1().Leases(testNamespace)
+	l, err := leases.Get(ctx, leaseName("dead", "replica-9"), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := metav1.NewMicroTime(time.Now().Add(-time.Hour))
+	l.Spec.RenewTime = &past
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	was := garbageAge
+	t.Cleanup(func() { garbageAge = was }) // after the Leave: cleanups run last first
+	garbageAge = func(time.Duration) time.Duration { return 2 * time.Second }
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	for _, e := range eps {
+		if st := m.Endpoint(e); e.Delegated() || !e.Healthy() || st.Down != 0 {
+			t.Errorf("%s: delegated %v, healthy %v, %+v: the dead replica counted", e, e.Delegated(), e.Healthy(), st)
+		}
+	}
+	if st := m.Status(); len(st.Replicas) != 1 || st.Replicas[0].Fresh {
+		t.Errorf("replicas %+v, want replica-9 known and not fresh", st.Replicas)
+	}
+	k8stest.WaitFor(t, 2*time.Second+3*changeDeadline, "the dead Lease deleted", func() bool {
+		_, err := leases.Get(ctx, leaseName("dead", "replica-9"), metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	k8stest.WaitFor(t, changeDeadline, "the dead replica forgotten", func() bool { return len(m.Status().Replicas) == 0 })
+}
+
+// The last Leave with kube-apiserver stopped: it returns within the bound
+// of the deletion, says so in the log, and leaves no goroutine.
+func TestFleetLeaveWhileAPIServerStopped(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "gone", 3, 50)
+	logs := captureLog(t)
+	bs, port := startBackends(t, 90, 1)
+	eps := startEngine(t, bs, port)
+	m := Join(cfg, eps)
+	waitShared(t, m)
+
+	c.StopAPIServer(t)
+	start := time.Now()
+	m.Leave()
+	took := time.Since(start)
+	if took > deleteTimeout+watchStopTimeout {
+		t.Errorf("Leave took %s with kube-apiserver stopped, want at most %s", took, deleteTimeout+watchStopTimeout)
+	}
+	t.Logf("Leave took %s with kube-apiserver stopped", took.Round(time.Millisecond))
+	if n := logs.count("cannot delete this replica's Lease"); n != 1 {
+		t.Errorf("%d lines about the Lease not deleted, want 1; log:\n%s", n, logs)
+	}
+	if n := groupGoroutines(); n != 0 {
+		t.Errorf("%d goroutines of the group left after the last Leave", n)
+	}
+	if eps[0].Steered() {
+		t.Error("the endpoint is still steered")
+	}
+	c.StartAPIServer(t)
 }

@@ -31,6 +31,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "failover", Name: "fleet_votes",
 		Help: "Fresh observations of an endpoint in a fleet group, this replica's included, by what they see (up or down).",
 	}, []string{"group", "endpoint", "vote"})
+	localGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "failover", Name: "fleet_local_healthy",
+		Help: "1 while this replica's own recent probes pass an endpoint of a fleet group, 0 while they fail it; absent while others probe it.",
+	}, []string{"group", "endpoint"})
 	probingGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: "failover", Name: "fleet_probing",
 		Help: "1 while this replica probes an endpoint of a fleet group, 0 while others do.",
@@ -40,38 +44,53 @@ var (
 // endpointSeries are the series of one endpoint of a group, kept so that a
 // decision round sets only those whose value changed.
 type endpointSeries struct {
+	group, id         string
 	up, down, probing prometheus.Gauge
-	last              struct{ up, down, probing int }
-	set               bool
+	last              struct {
+		up, down, probing int
+		local             verdict
+	}
+	set bool
 }
 
 func newEndpointSeries(group, id string) *endpointSeries {
 	return &endpointSeries{
+		group:   group,
+		id:      id,
 		up:      votesGauge.WithLabelValues(group, id, "up"),
 		down:    votesGauge.WithLabelValues(group, id, "down"),
 		probing: probingGauge.WithLabelValues(group, id),
 	}
 }
 
-func (s *endpointSeries) update(t tally, probing bool) {
+func (s *endpointSeries) update(t tally, probing bool, local verdict) {
 	p := 0
 	if probing {
 		p = 1
 	}
-	if s.set && s.last.up == t.up && s.last.down == t.down && s.last.probing == p {
+	if s.set && s.last.up == t.up && s.last.down == t.down && s.last.probing == p && s.last.local == local {
 		return
 	}
 	s.set = true
-	s.last.up, s.last.down, s.last.probing = t.up, t.down, p
+	s.last.up, s.last.down, s.last.probing, s.last.local = t.up, t.down, p, local
 	s.up.Set(float64(t.up))
 	s.down.Set(float64(t.down))
 	s.probing.Set(float64(p))
+	switch local {
+	case noVerdict:
+		localGauge.DeleteLabelValues(s.group, s.id)
+	case verdictUp:
+		localGauge.WithLabelValues(s.group, s.id).Set(1)
+	default:
+		localGauge.WithLabelValues(s.group, s.id).Set(0)
+	}
 }
 
 func deleteEndpointSeries(group, id string) {
 	votesGauge.DeleteLabelValues(group, id, "up")
 	votesGauge.DeleteLabelValues(group, id, "down")
 	probingGauge.DeleteLabelValues(group, id)
+	localGauge.DeleteLabelValues(group, id)
 }
 
 func deleteGroupSeries(group string) {

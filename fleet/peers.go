@@ -31,7 +31,7 @@ func (p *peer) fresh(now time.Time) bool {
 }
 
 // newInformer follows the Leases of the group, by label.
-func (g *group) newInformer(group string) cache.SharedIndexInformer {
+func (g *group) newInformer(group string) (cache.SharedIndexInformer, cache.ResourceEventHandlerRegistration) {
 	selector := LabelGroup + "=" + group
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -62,12 +62,14 @@ func (g *group) newInformer(group string) cache.SharedIndexInformer {
 	// An outage shows in the mode and the status page; client-go would log
 	// every failed call.
 	_ = inf.SetWatchErrorHandlerWithContext(func(context.Context, *cache.Reflector, error) {})
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	// Its synced: the first list has been handed to leaseSeen, not only
+	// stored; a replica that shared before would decide from no Lease.
+	synced, _ := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { g.leaseSeen(obj) },
 		UpdateFunc: func(_, obj any) { g.leaseSeen(obj) },
 		DeleteFunc: g.leaseGone,
 	})
-	return inf
+	return inf, synced
 }
 
 // called records the outcome of a list or watch: the group shares again only

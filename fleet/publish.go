@@ -160,7 +160,7 @@ func (g *group) fill(l *coordinationv1.Lease, value string, duration time.Durati
 }
 
 // collectGarbage deletes the Leases of the group nobody renewed for
-// max(10 durations, a minute) by this replica's clock: replicas that died
+// garbageAge by this replica's clock: replicas that died
 // without deleting theirs. Any replica may; the resourceVersion it saw is a
 // precondition, so a Lease renewed meanwhile stays.
 func (g *group) collectGarbage() {
@@ -172,7 +172,7 @@ func (g *group) collectGarbage() {
 	var gone []dead
 	g.mu.Lock()
 	for _, p := range g.peers {
-		after := max(10*p.duration, time.Minute)
+		after := garbageAge(p.duration)
 		if now.Sub(p.seen) > after && p.collected != p.rv {
 			p.collected = p.rv
 			gone = append(gone, dead{p.name, p.identity, p.rv, after})
@@ -213,3 +213,9 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// garbageAge is how long a Lease of the group must have gone unrenewed,
+// by this replica's clock, for it to delete it: ten durations, at least a
+// minute, so that a replica restarting or cut off for a moment keeps its
+// Lease. A variable for the tests.
+var garbageAge = func(duration time.Duration) time.Duration { return max(10*duration, time.Minute) }

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -144,26 +145,15 @@ func sameCorefile(a, b string) bool {
 // manifest is accepted (kubectl apply --dry-run=server), the Corefile of the
 // kustomization and the one the Helm chart makes of values.yaml are the same
 // and accepted by our build, the Deployment mounts what the Corefile reads
-// and exposes its status port, and the ServiceAccount that the manifests
-// bind reads Services and EndpointSlices in every namespace with the
-// manifests' RBAC alone.
+// and exposes its status port, both name the replica by its Pod (POD_NAME),
+// and the ServiceAccount that the manifests bind reads Services and
+// EndpointSlices in every namespace, and keeps the fleet's Leases in the
+// namespace the manifests make for them, coredns-failover, and nowhere
+// else, with the manifests' RBAC alone.
 func TestK8sDeployManifests(t *testing.T) {
 	c := k8stest.Start(t)
 	c.Namespace(t, "kube-system")
 	k := kustomize(t, c)
-
-	t.Run("apply", func(t *testing.T) {
-		for _, args := range [][]string{
-			{"-k", clusterDNSDir},
-			{"-f", helmRBACFile, "-f", helmOverrides},
-		} {
-			out, err := c.Kubectl(t, "", append([]string{"apply", "--dry-run=server"}, args...)...)
-			if err != nil {
-				t.Errorf("kubectl apply --dry-run=server %s: %v", strings.Join(args, " "), err)
-			}
-			t.Logf("%s", out)
-		}
-	})
 
 	t.Run("corefiles", func(t *testing.T) {
 		helm := helmValuesCorefile(t)
@@ -205,12 +195,31 @@ func TestK8sDeployManifests(t *testing.T) {
 
 	t.Run("deployment", func(t *testing.T) { checkDeployment(t, k) })
 
+	t.Run("helm env", func(t *testing.T) { checkPodNameEnv(t, helmValuesFile, helmValuesEnv(t)) })
+
 	t.Run("rbac", func(t *testing.T) { checkRBAC(t, c) })
+
+	// After rbac, which applied the manifests for real: a server-side dry
+	// run does not create the fleet's namespace, so the API server would
+	// refuse the Role and RoleBinding in it (namespace not found) before.
+	t.Run("apply", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"-k", clusterDNSDir},
+			{"-f", helmRBACFile, "-f", helmOverrides},
+		} {
+			out, err := c.Kubectl(t, "", append([]string{"apply", "--dry-run=server"}, args...)...)
+			if err != nil {
+				t.Errorf("kubectl apply --dry-run=server %s: %v", strings.Join(args, " "), err)
+			}
+			t.Logf("%s", out)
+		}
+	})
 }
 
 // checkDeployment checks that the kustomized Deployment runs our image,
 // mounts the override ConfigMap as a directory where the Corefile reads it,
-// and declares the status port the Corefile listens on.
+// declares the status port the Corefile listens on, and names the replica
+// in the fleet.
 func checkDeployment(t *testing.T, k kustomized) {
 	spec := k.deployment.Spec.Template.Spec
 	if len(spec.Containers) != 1 {
@@ -220,6 +229,7 @@ func checkDeployment(t *testing.T, k kustomized) {
 	if ctr.Image != deployImage {
 		t.Errorf("image %s, want %s", ctr.Image, deployImage)
 	}
+	checkPodNameEnv(t, clusterDNSDir, ctr.Env)
 
 	override := regexp.MustCompile(`(?m)^\s*override\s+(\S+)`).FindStringSubmatch(k.corefile)
 	if override == nil {
@@ -261,11 +271,13 @@ func checkDeployment(t *testing.T, k kustomized) {
 
 // checkRBAC checks with the ServiceAccount kube-system/coredns's own token
 // that it is denied without the manifests' RBAC, allowed to get, list and
-// watch Services and EndpointSlices in every namespace with deploy/helm's
-// rbac.yaml alone and with deploy/cluster-dns alone, and allowed nothing more
-// of what it is asked here.
+// watch Services and EndpointSlices in every namespace, and to keep the
+// fleet's Leases in coredns-failover, which each of deploy/helm's rbac.yaml
+// and deploy/cluster-dns makes on its own, and allowed nothing more of what
+// it is asked here (checkLeaseRBAC).
 func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 	c.Namespace(t, "prod")
+	leaderElectionLeases(t, c)
 	c.Service(t, "prod", "app")
 	c.EndpointSlice(t, "prod", "app", "app-1", k8stest.Endpoint{Addr: "192.0.2.1"})
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.ServiceAccountKubeconfig(t, "kube-system", "coredns"))
@@ -277,11 +289,16 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 	if err := readsServices(sa); err == nil {
 		t.Fatal("the ServiceAccount reads Services before any RBAC is applied")
 	}
+	if err := keepsLease(sa); err == nil {
+		t.Fatal("the ServiceAccount keeps a Lease before any RBAC is applied")
+	}
 	for _, m := range []struct {
 		name          string
 		apply, remove []string
 	}{
-		{"deploy/helm/rbac.yaml", []string{"apply", "-f", helmRBACFile}, []string{"delete", "-f", helmRBACFile}},
+		// --wait=false: the namespace stays terminating until
+		// finishNamespaceDeletion, with no namespace controller here.
+		{"deploy/helm/rbac.yaml", []string{"apply", "-f", helmRBACFile}, []string{"delete", "--wait=false", "-f", helmRBACFile}},
 		{"deploy/cluster-dns", []string{"apply", "-k", clusterDNSDir}, nil},
 	} {
 		if _, err := c.Kubectl(t, "", m.apply...); err != nil {
@@ -291,6 +308,11 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 		k8stest.WaitFor(t, 30*time.Second, m.name+" to let the ServiceAccount read Services and EndpointSlices", func() bool {
 			return readsServices(sa) == nil
 		})
+		// Roles and ClusterRoles reach the authorizer by informers of their own.
+		k8stest.WaitFor(t, 30*time.Second, m.name+" to let the ServiceAccount create Leases in "+fleetNamespace, func() bool {
+			return leaseAccess(t, c, "create", fleetNamespace)
+		})
+		checkLeaseRBAC(t, c, sa, m.name)
 		for _, verb := range []string{"get", "list", "watch"} {
 			for _, resource := range []string{"services", "endpointslices.discovery.k8s.io"} {
 				if out, err := c.Kubectl(t, "", "auth", "can-i", verb, resource, "--all-namespaces", "--as", corednsAccount); err != nil {
@@ -307,11 +329,57 @@ func checkRBAC(t *testing.T, c *k8stest.Cluster) {
 			if _, err := c.Kubectl(t, "", m.remove...); err != nil {
 				t.Fatal(err)
 			}
+			finishNamespaceDeletion(t, c, fleetNamespace)
 			k8stest.WaitFor(t, 30*time.Second, "the ServiceAccount to be denied again without "+m.name, func() bool {
-				return readsServices(sa) != nil
+				return readsServices(sa) != nil && !leaseAccess(t, c, "create", fleetNamespace)
 			})
 		}
 	}
+}
+
+// finishNamespaceDeletion does for the namespace name, which kubectl delete
+// left terminating, what kube-controller-manager's namespace controller does
+// and the test cluster has none to do: once the namespace is empty, it drops
+// the finalizer "kubernetes" and deletes the namespace for good, so that the
+// next manifests can make it again.
+func finishNamespaceDeletion(t *testing.T, c *k8stest.Cluster, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	namespaces := c.Client.CoreV1().Namespaces()
+	ns, err := namespaces.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("namespace %s after kubectl delete: %v", name, err)
+	}
+	if ns.DeletionTimestamp == nil {
+		t.Fatalf("kubectl delete left the namespace %s in place", name)
+	}
+	roles, err := c.Client.RbacV1().Roles(name).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindings, err := c.Client.RbacV1().RoleBindings(name).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := c.Client.CoordinationV1().Leases(name).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(roles.Items) + len(bindings.Items) + len(leases.Items); n != 0 {
+		t.Fatalf("the namespace %s keeps %d Roles, RoleBindings and Leases after kubectl delete", name, n)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := namespaces.Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("finalizing namespace %s: %v", name, err)
+	}
+	if err := namespaces.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("deleting namespace %s: %v", name, err)
+	}
+	k8stest.WaitFor(t, 30*time.Second, "the namespace "+name+" to be gone", func() bool {
+		_, err := namespaces.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
 }
 
 // readsServices lists Services and EndpointSlices in every namespace, opens

@@ -30,6 +30,14 @@ var metrics = map[string][]string{
 	"coredns_failover_endpoint_transitions_total": {"to"},
 	"coredns_failover_override":                   {"name", "pool", "address", "state"},
 	"coredns_failover_override_bad_lines":         {"file"},
+	"coredns_failover_kubernetes_api_up":          {"source"},
+	"coredns_failover_fleet_replicas":             {"group"},
+	"coredns_failover_fleet_alone":                {"group"},
+	"coredns_failover_fleet_votes":                {"group", "endpoint", "vote"},
+	"coredns_failover_fleet_local_healthy":        {"group", "endpoint"},
+	"coredns_failover_fleet_probing":              {"group", "endpoint"},
+	"coredns_failover_fleet_lease_writes_total":   {"group"},
+	"coredns_failover_fleet_lease_bytes":          {"group"},
 }
 
 // histograms are the metrics exported as _bucket, _sum and _count series.

@@ -138,13 +138,30 @@ func TestRepositoryFiles(t *testing.T) {
 }
 
 // TestMetricsOfThePlugin compares the table of metrics with the promauto
-// vectors declared in the plugin's metrics.go.
+// vectors declared in the metrics.go files of the plugin and its packages.
 func TestMetricsOfThePlugin(t *testing.T) {
-	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "metrics.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	declared := map[string][]string{}
+	for _, path := range []string{"metrics.go", "kube/metrics.go", "fleet/metrics.go"} {
+		file, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", path), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		declareMetrics(file, declared)
+	}
+	known := map[string][]string{}
+	for name, labels := range metrics {
+		known[name] = labels
+	}
+	for name, labels := range histograms {
+		known[name+" (histogram)"] = labels
+	}
+	if !reflect.DeepEqual(declared, known) {
+		t.Errorf("the plugin declares\n%v\nthe table of dashcheck has\n%v", declared, known)
+	}
+}
+
+// declareMetrics adds to declared the promauto vectors of file, with their labels.
+func declareMetrics(file *ast.File, declared map[string][]string) {
 	ast.Inspect(file, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
 		if !ok || len(call.Args) != 2 {
@@ -179,14 +196,4 @@ func TestMetricsOfThePlugin(t *testing.T) {
 		}
 		return true
 	})
-	known := map[string][]string{}
-	for name, labels := range metrics {
-		known[name] = labels
-	}
-	for name, labels := range histograms {
-		known[name+" (histogram)"] = labels
-	}
-	if !reflect.DeepEqual(declared, known) {
-		t.Errorf("metrics.go declares\n%v\nthe table of dashcheck has\n%v", declared, known)
-	}
 }
