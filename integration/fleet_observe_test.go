@@ -163,11 +163,13 @@ type hitLog struct {
 	arrivals [][]hitSample // per backend, a sample each time its count grew
 }
 
+// hitSample is a backend's count of health checks, first seen at at.
 type hitSample struct {
 	at   time.Time
 	hits int64
 }
 
+// watchHits starts recording the health checks of backends.
 func watchHits(t *testing.T, backends []*backend) *hitLog {
 	l := &hitLog{backends: backends, arrivals: make([][]hitSample, len(backends))}
 	done := make(chan struct{})
