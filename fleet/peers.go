@@ -2,13 +2,16 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
@@ -35,23 +38,12 @@ func (g *group) newInformer(group string) (cache.SharedIndexInformer, cache.Reso
 	selector := LabelGroup + "=" + group
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			if !g.calls.enter() {
-				return nil, errStopped
-			}
-			defer g.calls.leave()
 			o.LabelSelector = selector
-			list, err := g.leases.List(ctx, o)
-			g.called(ctx, err)
-			return list, err
+			return retrying(ctx, g, func() (runtime.Object, error) { return g.leases.List(ctx, o) })
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			if !g.calls.enter() {
-				return nil, errStopped
-			}
-			defer g.calls.leave()
 			o.LabelSelector = selector
-			w, err := g.leases.Watch(ctx, o)
-			g.called(ctx, err)
+			w, err := retrying(ctx, g, func() (watch.Interface, error) { return g.leases.Watch(ctx, o) })
 			if err != nil {
 				return nil, err
 			}
@@ -70,6 +62,54 @@ func (g *group) newInformer(group string) (cache.SharedIndexInformer, cache.Reso
 		DeleteFunc: g.leaseGone,
 	})
 	return inf, synced
+}
+
+// retryBackoff is how a list or watch of the group's Leases is retried
+// while the API server is unreachable: from half a second, doubling up to
+// 5 s, each delay stretched by up to as much again at random (as kube/'s
+// reflectors do). The retries happen inside the call, so the informer's
+// reflector never sees the failures: its own backoff, which client-go does
+// not let an informer set, grows to 30 s and, with its jitter, kept
+// replicas from seeing each other for up to a minute after an outage.
+var retryBackoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 1, Steps: 10, Cap: 5 * time.Second}
+
+// retrying makes call until it succeeds, the API server answers with an
+// error that retrying cannot mend (a resource version too old: the
+// reflector must list again), or the group stops; every outcome is
+// recorded for the mode.
+func retrying[T any](ctx context.Context, g *group, call func() (T, error)) (T, error) {
+	var zero T
+	backoff := retryBackoff
+	for {
+		if !g.calls.enter() {
+			return zero, errStopped
+		}
+		v, err := call()
+		g.calls.leave()
+		g.called(ctx, err)
+		if err == nil || ctx.Err() != nil || !retriable(err) {
+			return v, err
+		}
+		delay := time.NewTimer(backoff.Step())
+		select {
+		case <-ctx.Done():
+			delay.Stop()
+			return zero, ctx.Err()
+		case <-delay.C:
+		}
+	}
+}
+
+// retriable reports whether err is an outage to wait out: the API server
+// unreachable, or failing on its side. A refusal (Forbidden, Gone, a bad
+// request) goes to the reflector, which knows what to do with it.
+func retriable(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // no answer from the API server: a connection refused, reset or timed out
+	}
+	return apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err)
 }
 
 // called records the outcome of a list or watch: the group shares again only
