@@ -136,7 +136,7 @@ bench-scale-failover:
 # Prints a table (go test ./bench/fleet -h lists -rounds, -warmup, -window:
 # FLEETFLAGS='-rounds 2'). Takes a few minutes; needs a quiet machine.
 bench-fleet: k8s-assets
-	GO='$(GO)' FAILOVER_K8S_ASSETS='$(K8S_ASSETS)' $(GO) test -run '^$$' -bench FleetReplicaCPU -benchtime 1x -timeout 30m ./bench/fleet $(FLEETFLAGS)
+	GO='$(GO)' FAILOVER_K8S_ASSETS='$(K8S_ASSETS)' $(GO) test -run '^$$' -bench FleetReplicaCPU -benchtime 1x -timeout 30m -v ./bench/fleet $(FLEETFLAGS)
 
 clean:
 	rm -rf coredns checkconf .example _out
