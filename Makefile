@@ -33,7 +33,7 @@ K8S_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/
 # test-k8s TESTFLAGS='-run Fleet' runs those alone).
 K8S_TESTS := ^(TestK8s|TestFleet)
 
-.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover clean
+.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover bench-fleet clean
 
 all: coredns checkconf
 
@@ -129,6 +129,14 @@ bench-scale:
 bench-scale-failover:
 	GO='$(GO)' $(GO) run ./bench/scale -names 2000 $(SCALEFLAGS)
 	GO='$(GO)' $(GO) run ./bench/scale -names 10000 -per-block 5 $(SCALEFLAGS)
+
+# One CoreDNS replica's CPU in steady state at 10,000 endpoints (interval 1s),
+# three real replicas against a real API server and bench/scale's backend
+# server: without fleet, with fleet and probers 1, with fleet and probers 3.
+# Prints a table (go test ./bench/fleet -h lists -rounds, -warmup, -window:
+# FLEETFLAGS='-rounds 2'). Takes a few minutes; needs a quiet machine.
+bench-fleet: k8s-assets
+	GO='$(GO)' FAILOVER_K8S_ASSETS='$(K8S_ASSETS)' $(GO) test -run '^$$' -bench FleetReplicaCPU -benchtime 1x -timeout 30m -v ./bench/fleet $(FLEETFLAGS)
 
 clean:
 	rm -rf coredns checkconf .example _out

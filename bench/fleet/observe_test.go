@@ -1,0 +1,61 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// httpClient reads the replicas' status pages, one block's each: small,
+// but the replicas may be saturated.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// groupStatus is what the benchmark reads of a block's fleet on the status
+// page (package fleet's GroupStatus).
+type groupStatus struct {
+	Mode     string `json:"mode"`
+	Replicas []struct {
+		Identity string `json:"identity"`
+		Fresh    bool   `json:"fresh"`
+	} `json:"replicas"`
+	Lease struct {
+		Writes int64 `json:"writes"` // successful writes of the replica's Lease
+	} `json:"lease"`
+}
+
+// fleetStatus returns the fleet of the block of name on r's status page:
+// nil without fleet, an error while the page does not answer.
+func (r *replica) fleetStatus(name string) (*groupStatus, error) {
+	resp, err := httpClient.Get("http://" + r.status + "/status?name=" + name)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status page: %s", resp.Status)
+	}
+	var doc struct {
+		Names []struct {
+			Fleet *groupStatus `json:"fleet"`
+		} `json:"names"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Names) != 1 {
+		return nil, fmt.Errorf("status page: %d names for %s", len(doc.Names), name)
+	}
+	return doc.Names[0].Fleet, nil
+}
+
+// shared says whether g shares with every other replica of the fleet.
+func (g *groupStatus) shared(others int) bool {
+	fresh := 0
+	for _, p := range g.Replicas {
+		if p.Fresh {
+			fresh++
+		}
+	}
+	return g.Mode == "shared" && fresh == others
+}
