@@ -136,8 +136,8 @@ func (f *Failover) OnShutdown() error {
 		f.stopStatus()
 		close(f.stopWatching)
 		f.watching.Wait()
-		f.leaveFleets()
 		f.engine.Stop()
+		f.leaveFleets()
 		f.stopServices()
 		// No series is set after it is released: a series no other
 		// instance owns would come back.

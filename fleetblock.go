@@ -137,24 +137,56 @@ func blockEndpoints(b *block) []*healthcheck.Endpoint {
 	return eps
 }
 
-// joinFleets has the blocks that name a group share their endpoints with it.
-// Called after the first probes: the replica serves its own verdicts until
-// it has joined (see package fleet).
+// joinFleets has the blocks that name a group share their endpoints with
+// it: one membership for all the blocks of the instance that name the group
+// (checkFleets made them agree), so that a thousand blocks join and leave
+// once, not a thousand times. Called after the first probes: the replica
+// serves its own verdicts until it has joined (see package fleet).
 func (f *Failover) joinFleets() {
+	type joining struct {
+		config    fleet.Config
+		blocks    []*block
+		endpoints []*healthcheck.Endpoint
+		seen      map[*healthcheck.Endpoint]bool
+	}
+	var order []*joining
+	byGroup := map[string]*joining{}
 	for _, b := range f.blocks {
-		if b.fleet != nil {
-			b.membership.Store(fleet.Join(b.fleet.config, blockEndpoints(b)))
+		if b.fleet == nil {
+			continue
+		}
+		key := b.fleet.config.String()
+		j := byGroup[key]
+		if j == nil {
+			j = &joining{config: b.fleet.config, seen: map[*healthcheck.Endpoint]bool{}}
+			byGroup[key] = j
+			order = append(order, j)
+		}
+		j.blocks = append(j.blocks, b)
+		for _, e := range blockEndpoints(b) {
+			if !j.seen[e] {
+				j.seen[e] = true
+				j.endpoints = append(j.endpoints, e)
+			}
+		}
+	}
+	for _, j := range order {
+		m := fleet.Join(j.config, j.endpoints)
+		for _, b := range j.blocks {
+			b.membership.Store(m)
 		}
 	}
 }
 
-// leaveFleets undoes joinFleets. The last instance of the process to leave
-// a group deletes its Lease; a reload's new instance has joined by then, so
-// a reload keeps it.
+// leaveFleets undoes joinFleets, once the engine has stopped: what the
+// endpoints serve no longer matters to this instance, and a shutdown logs
+// no verdict handed back. The last instance of the process to leave a group
+// deletes its Lease; a reload's new instance has joined by then, so a reload
+// keeps it.
 func (f *Failover) leaveFleets() {
 	for _, b := range f.blocks {
 		if m := b.membership.Load(); m != nil {
-			m.Leave()
+			m.Leave() // once per membership: Leave may be called again
 		}
 	}
 }

@@ -335,12 +335,12 @@ type probeSet struct {
 	membership *fleet.Membership // in the block's fleet, if it has one
 }
 
-// stop leaves the fleet and stops the probes.
+// stop stops the probes and leaves the fleet.
 func (ps *probeSet) stop() {
+	ps.engine.Stop()
 	if ps.membership != nil {
 		ps.membership.Leave()
 	}
-	ps.engine.Stop()
 }
 
 func (ps *probeSet) endpoint(addr netip.Addr) *healthcheck.Endpoint {

@@ -156,6 +156,9 @@ func (en *entry) serve(healthy bool, why string) {
 	}
 	en.since.Store(time.Now().UnixNano())
 	en.healthy.Store(healthy)
+	if users := en.users.Load(); users == nil || len(*users) == 0 {
+		return // released by every engine: nobody to tell, nothing to log (a shutdown)
+	}
 	if healthy {
 		log.Infof("endpoint %s is up: %s", en, why)
 	} else {
