@@ -394,3 +394,53 @@ func TestFleetLeaveWhileAPIServerStopped(t *testing.T) {
 	}
 	c.StartAPIServer(t)
 }
+
+// TestFleetClockSkew: two replicas whose clocks are 5 s behind and ahead of
+// this one's, with Leases of 3 s, renewing every second. Their renewTimes,
+// compared with this clock, would make one expired and the other fresh for
+// 8 s after it dies; the group counts both as live while they renew, and
+// their votes decide, because freshness is measured from when this replica
+// saw each renewal. A replica 10 s behind counts from its second write.
+func TestFleetClockSkew(t *testing.T) {
+	c := k8stest.Start(t)
+	cfg := testConfig(t, c, "skew", 3, 50)
+	bs, port := startBackends(t, 40, 1)
+	eps := startEngine(t, bs, port)
+	a := eps[0]
+	behind, ahead := newReplica(c, "skew", "replica-1", 3*time.Second), newReplica(c, "skew", "replica-2", 3*time.Second)
+	behind.skew, ahead.skew = -5*time.Second, 5*time.Second
+	behind.observe(false, a)
+	ahead.observe(false, a)
+	behind.renewing(t, time.Second)
+	ahead.renewing(t, time.Second)
+
+	m := join(t, cfg, eps)
+	waitShared(t, m)
+	k8stest.WaitFor(t, changeDeadline, "a down on the votes of both skewed replicas", func() bool {
+		st := m.Endpoint(a)
+		return !a.Healthy() && st.Up == 1 && st.Down == 2
+	})
+	// Over several Lease durations, both stay counted: no verdict flaps.
+	deadline := time.Now().Add(2 * 3 * time.Second)
+	for time.Now().Before(deadline) {
+		st := m.Status()
+		fresh := 0
+		for _, r := range st.Replicas {
+			if r.Fresh {
+				fresh++
+			}
+		}
+		if fresh != 2 || a.Healthy() {
+			t.Fatalf("replicas %+v, a healthy %v: want both skewed replicas fresh and a down throughout", st.Replicas, a.Healthy())
+		}
+		time.Sleep(100 * time.Millisecond) // sampling the state over the window is what is tested
+	}
+
+	far := newReplica(c, "skew", "replica-3", 3*time.Second)
+	far.skew = -10 * time.Second
+	far.observe(false, a)
+	far.renewing(t, time.Second)
+	k8stest.WaitFor(t, changeDeadline, "the replica 10 s behind counted once it renewed", func() bool {
+		return m.Endpoint(a).Down == 3
+	})
+}

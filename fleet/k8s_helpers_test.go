@@ -150,6 +150,7 @@ type replica struct {
 	namespace, group string
 	identity         string
 	duration         time.Duration
+	skew             time.Duration // how far its clock is from ours: it writes renewTime by its clock
 	mu               sync.Mutex
 	obs              map[string]bool // by endpoint ID
 }
@@ -186,7 +187,7 @@ func (r *replica) tryWrite() error {
 	defer cancel()
 	leases := r.client.CoordinationV1().Leases(r.namespace)
 	name := leaseName(r.group, r.identity)
-	now := metav1.NewMicroTime(time.Now())
+	now := metav1.NewMicroTime(time.Now().Add(r.skew))
 	seconds := int32(r.duration / time.Second)
 	spec := coordinationv1.LeaseSpec{HolderIdentity: &r.identity, LeaseDurationSeconds: &seconds, RenewTime: &now}
 	meta := metav1.ObjectMeta{Name: name, Namespace: r.namespace, Labels: map[string]string{LabelGroup: r.group},
