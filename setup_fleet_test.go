@@ -66,3 +66,28 @@ func TestSetupFleetErrors(t *testing.T) {
 	}
 	expectSetupErrors(t, tests)
 }
+
+// TestJoinFleetsOncePerGroup: the blocks of an instance that name one group
+// share one membership; a block of another group has its own.
+func TestJoinFleetsOncePerGroup(t *testing.T) {
+	kubeconfig := kubeconfigFile(t) // an API server nobody listens for: the group decides alone
+	block := func(name, primary, group string) string {
+		return "failover " + name + " {\nprimary " + primary + "\ncheck tcp://:9\nfleet " + group + "\nkubeconfig " + kubeconfig + "\n}\n"
+	}
+	f, err := parse(caddy.NewTestController("dns", block("a.example.org", "127.0.50.71 127.0.50.72", "dns/one")+
+		block("b.example.org", "127.0.50.72 127.0.50.73", "dns/one")+block("c.example.org", "127.0.50.74", "dns/two")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.engine.Start()
+	defer f.engine.Stop()
+	f.joinFleets()
+	defer f.leaveFleets()
+	a, b, c := f.blocks[0].membership.Load(), f.blocks[1].membership.Load(), f.blocks[2].membership.Load()
+	if a == nil || a != b {
+		t.Fatalf("blocks of one group have memberships %p and %p; want one", a, b)
+	}
+	if c == nil || c == a {
+		t.Fatalf("the block of another group has membership %p; want its own", c)
+	}
+}

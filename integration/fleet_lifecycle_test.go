@@ -124,12 +124,12 @@ func TestFleetLeaseLifecycle(t *testing.T) {
 }
 
 // TestFleetShutdownWithManyBlocks stops a replica whose 1,000 blocks join
-// one fleet: the instance joins and leaves the group once, not once a block,
-// so the shutdown takes about as long as with one block. Before, each block
-// left on its own, behind a decision round over every endpoint: here that
-// took 0.8 s against 0.16 s, and a replica of 1,000 blocks of ten endpoints
-// on a saturated machine (bench/fleet) outlasted the kubelet's 30 s grace
-// period. The bound below guards against that case coming back.
+// one fleet: its Lease is deleted. The instance joins and leaves the group
+// once, not once a block (TestJoinFleetsOncePerGroup): before, each block
+// left on its own, behind a decision round over every endpoint, and a
+// replica of 1,000 blocks of ten endpoints on a saturated machine
+// (bench/fleet) outlasted the kubelet's 30 s grace period. The time is
+// logged, not bounded: it depends on the machine.
 func TestFleetShutdownWithManyBlocks(t *testing.T) {
 	cluster := k8stest.Start(t)
 	cluster.Namespace(t, "dns")
@@ -160,9 +160,6 @@ func TestFleetShutdownWithManyBlocks(t *testing.T) {
 	inst.ShutdownCallbacks()
 	took := time.Since(start)
 	t.Logf("shutdown of %d blocks in one fleet took %v", blocks, took)
-	if took > 10*time.Second {
-		t.Errorf("shutdown took %v; want well within the kubelet's 30 s grace period", took)
-	}
 	if _, err := leases.Get(context.Background(), "many-many-0", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("after the shutdown: %v; want the Lease deleted", err)
 	}
