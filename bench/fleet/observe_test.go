@@ -21,6 +21,7 @@ type groupStatus struct {
 	} `json:"replicas"`
 	Lease struct {
 		Writes int64 `json:"writes"` // successful writes of the replica's Lease
+		Bytes  int   `json:"bytes"`  // its size at the last write
 	} `json:"lease"`
 }
 
@@ -58,4 +59,52 @@ func (g *groupStatus) shared(others int) bool {
 		}
 	}
 	return g.Mode == "shared" && fresh == others
+}
+
+// fewestVotes returns the fewest votes, up and down, that an endpoint of the
+// block of name has on r's status page: each fresh replica that observes it
+// gives it one.
+func (r *replica) fewestVotes(name string) (int, error) {
+	resp, err := httpClient.Get("http://" + r.status + "/status?name=" + name)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status page: %s", resp.Status)
+	}
+	var doc struct {
+		Names []struct {
+			Pools []struct {
+				Endpoints []struct {
+					Fleet *struct {
+						Up   int `json:"up"`
+						Down int `json:"down"`
+					} `json:"fleet"`
+				} `json:"endpoints"`
+			} `json:"pools"`
+		} `json:"names"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return 0, err
+	}
+	if len(doc.Names) != 1 {
+		return 0, fmt.Errorf("status page: %d names for %s", len(doc.Names), name)
+	}
+	fewest := -1
+	for _, p := range doc.Names[0].Pools {
+		for _, e := range p.Endpoints {
+			votes := 0
+			if e.Fleet != nil {
+				votes = e.Fleet.Up + e.Fleet.Down
+			}
+			if fewest < 0 || votes < fewest {
+				fewest = votes
+			}
+		}
+	}
+	if fewest < 0 {
+		return 0, fmt.Errorf("status page: no endpoint for %s", name)
+	}
+	return fewest, nil
 }

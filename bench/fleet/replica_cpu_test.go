@@ -16,13 +16,12 @@ import (
 	"github.com/failover-dns/failover/internal/testutil"
 )
 
-// The fleet measured: three replicas of 10,000 endpoints (-endpoints), in
-// blocks of a primary and a secondary pool of five addresses each, probed
-// every second with a timeout of 500 ms, as the figures are asked
-// for. The backends are bench/scale's server on 127.60.0.1 and the
-// addresses after it; the replicas listen on 127.0.36.0/24.
+// The fleet measured: replicas of 10,000 endpoints (-endpoints), in blocks
+// of a primary and a secondary pool of five addresses each, probed every
+// second with a timeout of 500 ms, as the figures are asked for.
+// The backends are bench/scale's server on 127.60.0.1 and the addresses
+// after it; the replicas listen on 127.0.36.0/24.
 const (
-	replicas     = 3
 	perPool      = 5
 	firstBackend = "127.60.0.1"
 	namespace    = "bench"
@@ -34,23 +33,30 @@ var (
 	endpoints = flag.Int("endpoints", 10000, "endpoints, a multiple of 10: fewer on a machine whose cores cannot probe 10,000 a second three times over")
 	warmup    = flag.Duration("warmup", 15*time.Second, "after the replicas settle, before the window: the probes of moved endpoints and the Lease writes reach their steady state")
 	window    = flag.Duration("window", 20*time.Second, "how long each variant is measured")
-	rounds    = flag.Int("rounds", 1, "rounds of the three variants, one after the other, averaged: the machine's load drifts")
+	rounds    = flag.Int("rounds", 1, "rounds of the variants, one after the other, averaged: the machine's load drifts")
 )
 
 // variant is one way of running the replicas.
 type variant struct {
-	name    string
-	what    string
-	fleet   bool
-	probers int
+	name      string
+	what      string
+	replicas  int // real CoreDNS processes, replica-0 and on
+	simulated int // peers whose Leases the benchmark writes, named after the real replicas
+	fleet     bool
+	probers   int
 }
 
-// The variants: (c)-(a) is what the fleet itself costs a replica, and
-// (b)/(a) what it saves when each endpoint is probed once.
-var variants = []variant{
-	{"a", "no fleet", false, 0},
-	{"b", "fleet, probers 1", true, 1},
-	{"c", "fleet, probers 3", true, 3},
+// others is how many replicas each real one shares with.
+func (v variant) others() int { return v.replicas - 1 + v.simulated }
+
+// The variants of three real replicas: (c)-(a) is what the fleet itself
+// costs a replica, and (b)/(a) what it saves when each endpoint is probed
+// once. The first variant of a set is the one without fleet, that the
+// others are compared with.
+var threeReplicas = []variant{
+	{"a", "no fleet", 3, 0, false, 0},
+	{"b", "fleet, probers 1", 3, 0, true, 1},
+	{"c", "fleet, probers 3", 3, 0, true, 3},
 }
 
 // figures are a variant's measurements, summed over the rounds.
@@ -58,6 +64,7 @@ type figures struct {
 	cores         float64       // CPU of one replica, the mean of the replicas, in cores
 	probes        float64       // probes per second of one replica, the mean: the backends' requests over the replicas
 	writes        float64       // Lease writes per second of one replica, the mean, by its status page
+	leaseBytes    float64       // the size of one replica's Lease at its last write, the mean, by its status page
 	backendProbes float64       // requests per second at the backends, every replica's
 	unshared      int           // rounds in which a replica did not share with all at the end
 	stop          time.Duration // the longest a replica took to stop after SIGTERM
@@ -86,8 +93,12 @@ func (f *figures) mean(x float64) float64 { return x / float64(f.n) }
 // each (one takes about a core, docs/performance.md): the replicas then
 // share the machine's cores and fall behind, and the figures say so
 // (probes/s per replica under 10,000). -endpoints 2000 measures below that
-// limit.
-func BenchmarkFleetReplicaCPU(b *testing.B) {
+// limit; BenchmarkFleetOneReplicaCPU measures one replica at 10,000.
+func BenchmarkFleetReplicaCPU(b *testing.B) { run(b, threeReplicas) }
+
+// run measures the variants vs, the first without fleet, -rounds times,
+// one after the other, and reports their figures.
+func run(b *testing.B, vs []variant) {
 	if *endpoints < 2*perPool || *endpoints%(2*perPool) != 0 {
 		b.Fatalf("-endpoints %d: want a multiple of %d", *endpoints, 2*perPool)
 	}
@@ -97,30 +108,38 @@ func BenchmarkFleetReplicaCPU(b *testing.B) {
 	cluster := k8stest.Start(b)
 	cluster.Namespace(b, namespace)
 	kubeconfig := cluster.Kubeconfig(b)
-	b.Logf("machine: %d CPUs, load %s; %d replicas, %d endpoints in %d blocks, interval 1s, timeout 500ms; warm-up %v, window %v, %d round(s)",
-		runtime.NumCPU(), loadavg(), replicas, *endpoints, blocks(), *warmup, *window, *rounds)
+	b.Logf("machine: %d CPUs, load %s; %d endpoints in %d blocks, interval 1s, timeout 500ms; warm-up %v, window %v, %d round(s)",
+		runtime.NumCPU(), loadavg(), *endpoints, blocks(), *warmup, *window, *rounds)
 
 	results := map[string]*figures{}
 	for round := range *rounds {
-		for _, v := range variants {
+		for _, v := range vs {
 			f := results[v.name]
 			if f == nil {
 				f = &figures{}
 				results[v.name] = f
 			}
+			was := *f
 			measure(b, v, coredns, cluster, kubeconfig, backends, f)
-			b.Logf("round %d, (%s) %s: %.3f cores per replica so far", round+1, v.name, v.what, f.mean(f.cores))
+			b.Logf("round %d, (%s) %s: %.3f cores per replica, %.0f probes/s at the backends; load %s",
+				round+1, v.name, v.what, f.cores-was.cores, f.backendProbes-was.backendProbes, loadavg())
 		}
 	}
-	report(b, results)
+	report(b, vs, results)
 }
 
 // measure runs the replicas as v says, and adds the figures of a window in
 // steady state to f.
 func measure(b *testing.B, v variant, coredns string, cluster *k8stest.Cluster, kubeconfig string, backends *backendServer, f *figures) {
 	dir := b.TempDir()
+	// The simulated peers write first: the replica shares with them from
+	// its first decision, as one that joins a running fleet.
+	var peers *simulatedPeers
+	if v.simulated > 0 {
+		peers = startSimulatedPeers(b, cluster, v, backends.port)
+	}
 	var rs []*replica
-	for i := range replicas {
+	for i := range v.replicas {
 		ip := fmt.Sprintf("127.0.36.%d", 10+i)
 		status := fmt.Sprintf("%s:%d", ip, freePort(b, ip))
 		dns := testutil.FreeDNSPort(b, ip)
@@ -128,6 +147,9 @@ func measure(b *testing.B, v variant, coredns string, cluster *k8stest.Cluster, 
 			corefile(v, ip, dns, status, backends.port, kubeconfig), status))
 	}
 	waitSettled(b, v, rs)
+	if peers != nil {
+		peers.waitCounted(b, rs)
+	}
 	// Not a synchronisation: the warm-up is part of what is measured, the
 	// steady state after the endpoints have moved to their probers.
 	time.Sleep(*warmup)
@@ -149,22 +171,28 @@ func measure(b *testing.B, v variant, coredns string, cluster *k8stest.Cluster, 
 	wall := time.Since(start)
 	requests := backends.requests(b)
 	after := fleetSnapshots(b, v, rs)
+	if peers != nil {
+		peers.stop(b)
+	}
 	stopAll(b, v, rs, cluster, f)
 
+	n := float64(len(rs))
 	f.n++
-	f.cores += cpu.Seconds() / wall.Seconds() / replicas
-	// Every probe is a request at the backends, whichever replica sent it.
+	f.cores += cpu.Seconds() / wall.Seconds() / n
+	// Every probe is a request at the backends, whichever replica sent it
+	// (the simulated peers send none).
 	f.backendProbes += float64(requests) / wall.Seconds()
-	f.probes += float64(requests) / wall.Seconds() / replicas
+	f.probes += float64(requests) / wall.Seconds() / n
 	if !v.fleet {
 		return
 	}
 	for i, r := range rs {
-		f.writes += float64(after[i].Lease.Writes-before[i].Lease.Writes) / after[i].at.Sub(before[i].at).Seconds() / replicas
+		f.writes += float64(after[i].Lease.Writes-before[i].Lease.Writes) / after[i].at.Sub(before[i].at).Seconds() / n
+		f.leaseBytes += float64(after[i].Lease.Bytes) / n
 		// A replica that fell back to deciding alone (its Lease not
 		// renewed in time on an overloaded machine) probed everything:
 		// the figures are then not those of a fleet in steady state.
-		if !after[i].shared(replicas - 1) {
+		if !after[i].shared(v.others()) {
 			b.Logf("(%s): %s does not share with every replica at the end of the window: %+v", v.name, r.identity, after[i].groupStatus)
 			f.unshared++
 		}
@@ -245,7 +273,7 @@ func waitSettled(b *testing.B, v variant, rs []*replica) {
 				b.Fatalf("%s exited:\n%s", r.identity, tailFile(r.log, 20))
 			}
 			g, err := r.fleetStatus(blockName(0))
-			if err == nil && (!v.fleet || g != nil && g.shared(replicas-1)) {
+			if err == nil && (!v.fleet || g != nil && g.shared(v.others())) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -272,7 +300,7 @@ func corefile(v variant, ip string, dns int, status string, backendPort int, kub
 			}
 			sb.WriteString("\n")
 		}
-		fmt.Fprintf(&sb, "\t\tcheck http://:%d/health\n\t\tinterval 1s\n\t\ttimeout 500ms\n", backendPort)
+		fmt.Fprintf(&sb, "\t\tcheck %s\n\t\tinterval 1s\n\t\ttimeout 500ms\n", checkURL(backendPort))
 		if i == 0 {
 			fmt.Fprintf(&sb, "\t\tstatus %s\n", status)
 		}
@@ -285,31 +313,38 @@ func corefile(v variant, ip string, dns int, status string, backendPort int, kub
 	return sb.String()
 }
 
+// checkURL is the check of every endpoint.
+func checkURL(backendPort int) string { return fmt.Sprintf("http://:%d/health", backendPort) }
+
 // blocks is how many failover blocks the endpoints make.
 func blocks() int { return *endpoints / (2 * perPool) }
 
 func blockName(i int) string { return fmt.Sprintf("n%d.fleet.bench", i) }
 
-// report writes the figures as metrics of the benchmark and as a table.
-func report(b *testing.B, results map[string]*figures) {
+// report writes the figures as metrics of the benchmark and as a table,
+// each variant's CPU compared with the first's.
+func report(b *testing.B, vs []variant, results map[string]*figures) {
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-22s %14s %10s %14s %16s %15s %9s %7s %9s\n", "variant", "CPU/replica", "µs/probe", "probes/s/rep.", "probes/s backend", "writes/s/rep.", "stop", "killed", "unshared")
-	for _, v := range variants {
+	fmt.Fprintf(&table, "\n%-44s %14s %10s %14s %16s %15s %12s %9s %7s %9s\n", "variant", "CPU/replica", "µs/probe", "probes/s/rep.", "probes/s backend",
+		"writes/s/rep.", "Lease bytes", "stop", "killed", "unshared")
+	for _, v := range vs {
 		f := results[v.name]
 		cores, probes, writes, backend := f.mean(f.cores), f.mean(f.probes), f.mean(f.writes), f.mean(f.backendProbes)
-		fmt.Fprintf(&table, "(%s) %-18s %9.3f core %10.1f %14.0f %16.0f %15.2f %8.1fs %7d %5d of %d\n",
-			v.name, v.what, cores, cores/probes*1e6, probes, backend, writes, f.stop.Seconds(), f.killed, f.unshared, f.n)
+		fmt.Fprintf(&table, "%-44s %9.3f core %10.1f %14.0f %16.0f %15.2f %12.0f %8.1fs %7d %5d of %d\n",
+			"("+v.name+") "+v.what, cores, cores/probes*1e6, probes, backend, writes, f.mean(f.leaseBytes), f.stop.Seconds(), f.killed, f.unshared, f.n)
 		b.ReportMetric(cores, v.name+"-cores/replica")
 		b.ReportMetric(backend, v.name+"-backend-probes/s")
 		if v.fleet {
 			b.ReportMetric(writes, v.name+"-lease-writes/s/replica")
+			b.ReportMetric(f.mean(f.leaseBytes), v.name+"-lease-bytes")
 		}
 	}
-	a := results["a"].mean(results["a"].cores)
-	for _, name := range []string{"b", "c"} {
-		ratio := results[name].mean(results[name].cores) / a
-		fmt.Fprintf(&table, "CPU (%s)/(a): %.2f\n", name, ratio)
-		b.ReportMetric(ratio, name+"/a-cpu")
+	base := vs[0].name
+	a := results[base].mean(results[base].cores)
+	for _, v := range vs[1:] {
+		ratio := results[v.name].mean(results[v.name].cores) / a
+		fmt.Fprintf(&table, "CPU (%s)/(%s): %.2f\n", v.name, base, ratio)
+		b.ReportMetric(ratio, v.name+"/"+base+"-cpu")
 	}
 	b.Log(table.String())
 }
