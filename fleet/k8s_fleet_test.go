@@ -14,6 +14,7 @@ import (
 	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/internal/k8stest"
 	goroutines "github.com/failover-dns/failover/internal/testutil"
+	"github.com/failover-dns/failover/kube"
 )
 
 // Frames of the goroutines a group runs: its own, and its informer's.
@@ -392,8 +393,8 @@ func TestFleetLeaveWhileAPIServerStopped(t *testing.T) {
 	start := time.Now()
 	m.Leave()
 	took := time.Since(start)
-	if took > deleteTimeout+watchStopTimeout {
-		t.Errorf("Leave took %s with kube-apiserver stopped, want at most %s", took, deleteTimeout+watchStopTimeout)
+	if took > deleteTimeout+kube.WatchStopTimeout {
+		t.Errorf("Leave took %s with kube-apiserver stopped, want at most %s", took, deleteTimeout+kube.WatchStopTimeout)
 	}
 	t.Logf("Leave took %s with kube-apiserver stopped", took.Round(time.Millisecond))
 	if n := logs.count("cannot delete this replica's Lease"); n != 1 {

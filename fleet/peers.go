@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/failover-dns/failover/kube"
 )
 
 // peer is another replica's Lease, as this replica saw it.
@@ -47,7 +49,7 @@ func (g *group) newInformer(group string) (cache.SharedIndexInformer, cache.Reso
 			if err != nil {
 				return nil, err
 			}
-			return drainingWatcher{w}, nil
+			return kube.DrainOnStop(w), nil
 		},
 	}
 	inf := cache.NewSharedIndexInformer(lw, &coordinationv1.Lease{}, 0, cache.Indexers{})
@@ -200,28 +202,3 @@ func identityOf(l *coordinationv1.Lease, group string) string {
 	}
 	return strings.TrimPrefix(l.Name, group+"-")
 }
-
-// drainingWatcher stops a watch and waits until the goroutine that decodes
-// its stream has ended (it closes the result channel last), so that a
-// stopped group leaves no goroutine behind. The wait is bounded: a stream
-// that does not close must not hold up CoreDNS's shutdown.
-type drainingWatcher struct{ watch.Interface }
-
-func (w drainingWatcher) Stop() {
-	w.Interface.Stop()
-	bound := time.NewTimer(watchStopTimeout)
-	defer bound.Stop()
-	for {
-		select {
-		case _, open := <-w.ResultChan():
-			if !open {
-				return
-			}
-		case <-bound.C:
-			return
-		}
-	}
-}
-
-// watchStopTimeout bounds the wait for a stopped watch's stream to close.
-var watchStopTimeout = 5 * time.Second

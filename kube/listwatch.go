@@ -50,18 +50,21 @@ func (lw *listWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptio
 	if err != nil {
 		return nil, err
 	}
-	return drainingWatcher{w}, nil
+	return DrainOnStop(w), nil
 }
 
-// drainingWatcher stops a watch and waits until the goroutine that decodes
+// DrainOnStop returns w, whose Stop waits until the goroutine that decodes
 // its stream has ended (it closes the result channel last), so that a
-// stopped watch leaves no goroutine behind. The wait is bounded: a stream
-// that does not close must not hold up CoreDNS's shutdown.
+// stopped watch leaves no goroutine behind. The wait is bounded (by
+// WatchStopTimeout): a stream that does not close must not hold up
+// CoreDNS's shutdown. Package fleet's watches use it too.
+func DrainOnStop(w watch.Interface) watch.Interface { return drainingWatcher{w} }
+
 type drainingWatcher struct{ watch.Interface }
 
 func (w drainingWatcher) Stop() {
 	w.Interface.Stop()
-	bound := time.NewTimer(watchStopTimeout)
+	bound := time.NewTimer(WatchStopTimeout)
 	defer bound.Stop()
 	for {
 		select {
@@ -75,5 +78,5 @@ func (w drainingWatcher) Stop() {
 	}
 }
 
-// watchStopTimeout bounds the wait for a stopped watch's stream to close.
-var watchStopTimeout = 5 * time.Second
+// WatchStopTimeout bounds the wait for a stopped watch's stream to close.
+const WatchStopTimeout = 5 * time.Second
