@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -54,10 +55,21 @@ func (b badLine) String() string { return fmt.Sprintf("line %d: %s", b.line, b.p
 // overrideSet is one reading of an override file. It is never changed once
 // built: a new reading makes a new set.
 type overrideSet struct {
-	addrs map[netip.Addr]*override
-	pools map[poolTarget]*override
-	all   []*override // in the order of the file
-	bad   []badLine
+	addrs    map[netip.Addr]*override
+	pools    map[poolTarget]*override
+	all      []*override     // in the order of the file
+	releases map[release]int // release lines, to their line numbers
+	bad      []badLine
+}
+
+// release is a line `NAME/POOL release SINCE` of an override file: it ends
+// the failback hold of NAME that keeps its answers from POOL and started at
+// SINCE (failback.go). Naming the hold by its start makes the line release
+// that hold alone: left in the file, it does not release the hold of the next
+// incident, which starts at another time.
+type release struct {
+	target poolTarget
+	since  int64 // Unix seconds
 }
 
 // parseOverrides reads an override file's content: one `TARGET STATE [REASON...]`
@@ -65,7 +77,7 @@ type overrideSet struct {
 // drain; `#` starts a comment. A line that says anything else, or a target
 // given again, is reported in bad and ignored: the other lines still apply.
 func parseOverrides(content []byte) *overrideSet {
-	set := &overrideSet{addrs: map[netip.Addr]*override{}, pools: map[poolTarget]*override{}}
+	set := &overrideSet{addrs: map[netip.Addr]*override{}, pools: map[poolTarget]*override{}, releases: map[release]int{}}
 	scanner := bufio.NewScanner(bytes.NewReader(content))
 	scanner.Buffer(nil, maxOverrideFile)
 	for n := 1; scanner.Scan(); n++ {
@@ -86,13 +98,16 @@ func (s *overrideSet) add(n int, fields []string) string {
 	if len(fields) < 2 {
 		return fmt.Sprintf("'%s' has no state: want TARGET up|down|drain [REASON...]", fields[0])
 	}
+	if strings.EqualFold(fields[1], "release") {
+		return s.addRelease(n, fields)
+	}
 	state, ok := overrideStates[strings.ToLower(fields[1])]
 	if !ok {
-		return fmt.Sprintf("unknown state '%s': want up, down or drain", fields[1])
+		return fmt.Sprintf("unknown state '%s': want up, down, drain or release", fields[1])
 	}
 	o := &override{target: fields[0], state: state, reason: strings.Join(fields[2:], " "), line: n}
 
-	name, poolName, isPool := strings.Cut(fields[0], "/")
+	t, isPool, problem := parsePoolTarget(fields[0])
 	if !isPool {
 		addr, err := netip.ParseAddr(fields[0])
 		if err != nil || addr.Zone() != "" {
@@ -107,21 +122,70 @@ func (s *overrideSet) add(n int, fields []string) string {
 		s.all = append(s.all, o)
 		return ""
 	}
-	if _, ok := dns.IsDomainName(name); !ok || name == "" || poolName == "" || strings.Contains(poolName, "/") {
-		return fmt.Sprintf("'%s' is not NAME/POOL, such as app.example.org/primary", fields[0])
+	if problem != "" {
+		return problem
 	}
-	qname, err := queryName(name) // as the Corefile's names: bücher.example.org/primary works
-	if err != nil {
-		return err.Error()
-	}
-	t := poolTarget{qname, poolName}
 	o.pool = t
 	if prev, ok := s.pools[t]; ok {
-		return fmt.Sprintf("%s/%s is already overridden at line %d", name, poolName, prev.line)
+		return fmt.Sprintf("%s is already overridden at line %d", fields[0], prev.line)
 	}
 	s.pools[t] = o
 	s.all = append(s.all, o)
 	return ""
+}
+
+// parsePoolTarget reads a NAME/POOL target, and reports whether target has
+// that form at all, and what is wrong with it.
+func parsePoolTarget(target string) (poolTarget, bool, string) {
+	name, poolName, isPool := strings.Cut(target, "/")
+	if !isPool {
+		return poolTarget{}, false, ""
+	}
+	if _, ok := dns.IsDomainName(name); !ok || name == "" || poolName == "" || strings.Contains(poolName, "/") {
+		return poolTarget{}, true, fmt.Sprintf("'%s' is not NAME/POOL, such as app.example.org/primary", target)
+	}
+	qname, err := queryName(name) // as the Corefile's names: bücher.example.org/primary works
+	if err != nil {
+		return poolTarget{}, true, err.Error()
+	}
+	return poolTarget{qname, poolName}, true, ""
+}
+
+// addRelease reads a `NAME/POOL release SINCE [REASON...]` line.
+func (s *overrideSet) addRelease(n int, fields []string) string {
+	t, isPool, problem := parsePoolTarget(fields[0])
+	switch {
+	case !isPool:
+		return fmt.Sprintf("'%s' cannot be released: a release names NAME/POOL, the pool a failback hold keeps answers from", fields[0])
+	case problem != "":
+		return problem
+	case len(fields) < 3:
+		return fmt.Sprintf("%s release needs the start of the hold it releases, as the status endpoint and the log give it: %s release 2026-12-03T10:15:04Z", fields[0], fields[0])
+	}
+	since, err := time.Parse(time.RFC3339, fields[2])
+	if err != nil {
+		return fmt.Sprintf("'%s' is not the start of a hold, such as 2026-12-03T10:15:04Z", fields[2])
+	}
+	r := release{t, since.Unix()}
+	if prev, ok := s.releases[r]; ok {
+		return fmt.Sprintf("this hold is already released at line %d", prev)
+	}
+	s.releases[r] = n
+	return ""
+}
+
+func (r release) String() string {
+	return r.target.name + "/" + r.target.pool + " release " + time.Unix(r.since, 0).UTC().Format(time.RFC3339)
+}
+
+// released reports whether a release line ends the hold of name that keeps
+// its answers from pool and started at since. A nil set has none.
+func (s *overrideSet) released(name, pool string, since time.Time) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.releases[release{poolTarget{name, pool}, since.Unix()}]
+	return ok
 }
 
 // lookup returns the override in force for member addr of pool of name: of
