@@ -47,7 +47,9 @@ func (tl *timeline) at(wait time.Duration, overrides string, down ...string) *ch
 			tl.t.Fatalf("bad override lines %v", ov.bad)
 		}
 	}
-	healthy := func(m member) bool { return !strings.Contains(" "+strings.Join(down, " ")+" ", " "+m.addr.String()+" ") }
+	healthy := func(m member) bool {
+		return !strings.Contains(" "+strings.Join(down, " ")+" ", " "+m.addr.String()+" ")
+	}
 	name := tl.b.names[0]
 	d := tl.b.decide(name, judgeName(name, ov, healthy), tl.prev, ov, tl.now)
 	tl.prev = &d
@@ -250,6 +252,55 @@ app.example.org/primary up
 	for i := range want {
 		if !strings.HasPrefix(problems[i], want[i]) {
 			t.Errorf("bad line %q, want it to start with %q", problems[i], want[i])
+		}
+	}
+}
+
+// TestHoldsLogStartAndEnd: a hold is a log line when it starts, saying how it
+// ends, and one when it ends, saying why; none while it lasts.
+func TestHoldsLogStartAndEnd(t *testing.T) {
+	logged := captureLog(t)
+	var h holds
+	defer h.release()
+	for _, tc := range []struct {
+		failback, start, end string
+		wait                 time.Duration
+		overrides            string
+	}{
+		{"failback 10s", "until 2026-12-03T10:00:12Z (failback 10s, restarted by a failed probe)", "was up for 10s without a failed probe", 10 * time.Second, ""},
+		{"failback manual", "until released by the override file line 'app.example.org./primary release 2026-12-03T10:00:02Z'", "released by the override file", time.Hour, "app.example.org/primary release 2026-12-03T10:00:02Z\n"},
+	} {
+		tl := newTimeline(t, tc.failback)
+		step := func(wait time.Duration, overrides string, down ...string) {
+			prev := tl.prev
+			tl.at(wait, overrides, down...)
+			if prev != nil {
+				h.follow(tl.b, []*decision{prev}, []*decision{tl.prev}, tl.now)
+			}
+		}
+		step(0, "")
+		step(time.Second, "", "192.0.2.1")
+		step(time.Second, "")
+		if h.held != 1 {
+			t.Errorf("%s: %d names held, want 1", tc.failback, h.held)
+		}
+		step(time.Second, "")
+		step(tc.wait, tc.overrides)
+		log := logged.take()
+		if h.held != 0 {
+			t.Errorf("%s: %d names held after the hold, want 0", tc.failback, h.held)
+		}
+		for _, want := range []string{
+			"app.example.org. A holds back pool primary, which is up again: answers stay on pool secondary " + tc.start,
+			"app.example.org. A: the hold of pool primary ends after ",
+			tc.end,
+		} {
+			if !strings.Contains(log, want) {
+				t.Errorf("%s: log lacks %q:\n%s", tc.failback, want, log)
+			}
+		}
+		if n := strings.Count(log, "holds back"); n != 1 {
+			t.Errorf("%s: %d lines for the start of one hold:\n%s", tc.failback, n, log)
 		}
 	}
 }
