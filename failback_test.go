@@ -122,7 +122,7 @@ func TestFailbackNeverWorseThanFailback(t *testing.T) {
 }
 
 func TestFailbackManualWaitsForItsRelease(t *testing.T) {
-	tl := newTimeline(t, "failback manual")
+	tl := newTimeline(t, "failback manual\noverride /dev/null")
 	tl.at(0, "")
 	tl.at(time.Second, "", "192.0.2.1")
 	c := tl.at(time.Second, "")
@@ -144,7 +144,7 @@ func TestFailbackManualWaitsForItsRelease(t *testing.T) {
 	tl.expect(tl.at(time.Second, old+line, "192.0.2.1"), "secondary", false)
 
 	// Its own release line, as the status page gives it, ends it.
-	tl = newTimeline(t, "failback manual")
+	tl = newTimeline(t, "failback manual\noverride /dev/null")
 	tl.at(0, "")
 	tl.at(time.Second, "", "192.0.2.1")
 	c = tl.at(time.Second, "")
@@ -200,7 +200,7 @@ func TestSetupFailbackAndTTL(t *testing.T) {
 	if b := tl.b; b.ttl != 300 || !b.shortTTL || b.minTTL != 5 || b.failback.String() != "1m30s" {
 		t.Errorf("ttl %d, short %v, min %d, failback %s", b.ttl, b.shortTTL, b.minTTL, b.failback)
 	}
-	if b := newTimeline(t, "failback manual").b; !b.failback.manual {
+	if b := newTimeline(t, "failback manual\noverride /dev/null").b; !b.failback.manual {
 		t.Error("failback manual not read")
 	}
 	if b := newTimeline(t, "failback immediate").b; !b.failback.immediate() {
@@ -213,6 +213,7 @@ func TestSetupFailbackAndTTL(t *testing.T) {
 		{"failback 0s", "'failback' must be immediate, manual or a positive duration"},
 		{"failback sometimes", "not 'sometimes'"},
 		{"failback", "'failback' takes exactly one argument"},
+		{"failback manual", "failback manual needs 'override FILE' in the block"},
 	} {
 		_, err := parse(caddy.NewTestController("dns", "failover app.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\n"+tc.line+"\n}"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), ":4 - ") {
@@ -268,7 +269,7 @@ func TestHoldsLogStartAndEnd(t *testing.T) {
 		overrides            string
 	}{
 		{"failback 10s", "until 2026-12-03T10:00:12Z (failback 10s, restarted by a failed probe)", "was up for 10s without a failed probe", 10 * time.Second, ""},
-		{"failback manual", "until released by the override file line 'app.example.org./primary release 2026-12-03T10:00:02Z'", "released by the override file", time.Hour, "app.example.org/primary release 2026-12-03T10:00:02Z\n"},
+		{"failback manual\noverride /dev/null", "until released: add 'app.example.org./primary release 2026-12-03T10:00:02Z'", "released by the override file", time.Hour, "app.example.org/primary release 2026-12-03T10:00:02Z\n"},
 	} {
 		tl := newTimeline(t, tc.failback)
 		step := func(wait time.Duration, overrides string, down ...string) {

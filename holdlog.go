@@ -79,12 +79,8 @@ func (d *decision) heldPool() string {
 
 // holdEnd says when hold h of name ends by itself, or how to release it.
 func (b *block) holdEnd(name string, h *hold) string {
-	if b.failback.manual {
-		line := "'" + h.releaseLine(b, name) + "'"
-		if b.overrides != nil {
-			return "until released: add " + line + " to " + b.overrides.path
-		}
-		return "until released by the override file line " + line
+	if b.failback.manual { // which setup refuses without an override file
+		return "until released: add '" + h.releaseLine(b, name) + "' to " + b.overrides.path
 	}
 	return "until " + h.until(b.failback).UTC().Format(time.RFC3339) + " (failback " + b.failback.String() + ", restarted by a failed probe)"
 }
