@@ -231,8 +231,18 @@ app.example.org/primary release yesterday
 app.example.org/primary up
 `))
 	since := time.Date(2026, 12, 3, 10, 15, 4, 0, time.UTC)
-	if !set.released("app.example.org.", "primary", since) || set.released("app.example.org.", "primary", since.Add(time.Second)) {
-		t.Error("release line not matched to its hold alone")
+	for _, tc := range []struct {
+		started  time.Time
+		released bool
+	}{
+		{since, true},
+		{since.Add(-time.Hour), true},        // an older hold, still running: released as well
+		{since.Add(time.Minute), true},       // another replica's hold of the same return
+		{since.Add(61 * time.Second), false}, // the next incident's
+	} {
+		if got := set.released("app.example.org.", "primary", tc.started); got != tc.released {
+			t.Errorf("hold started at %s: released %v, want %v", tc.started.Format(time.TimeOnly), got, tc.released)
+		}
 	}
 	if set.lookup("app.example.org.", "primary", netip.MustParseAddr("192.0.2.1")) == nil {
 		t.Error("a release line and an override of the same pool do not both apply")
@@ -242,7 +252,6 @@ app.example.org/primary up
 		problems = append(problems, bad.String())
 	}
 	want := []string{
-		"line 2: this hold is already released at line 1",
 		"line 3: '192.0.2.1' cannot be released",
 		"line 4: app.example.org/primary release needs the start of the hold it releases",
 		"line 5: 'yesterday' is not the start of a hold",
