@@ -57,7 +57,7 @@ func (b badLine) String() string { return fmt.Sprintf("line %d: %s", b.line, b.p
 type overrideSet struct {
 	addrs    map[netip.Addr]*override
 	pools    map[poolTarget]*override
-	all      []*override     // in the order of the file
+	all      []*override            // in the order of the file
 	releases map[poolTarget]release // the latest release line of each target
 	bad      []badLine
 }
