@@ -27,7 +27,8 @@ import (
 // failover makes, with the dnssec plugin of the server block.
 type signer struct {
 	dnssec dnssec.Dnssec
-	zones  plugin.Zones // the zones of dnssec that hold a governed name: the signer of its records
+	zones  plugin.Zones    // the zones of dnssec that hold a governed name: the signer of its records
+	signed map[string]bool // the governed names in one of them, looked up without an allocation
 }
 
 // signTTL is the TTL of the records failover has dnssec sign. dnssec keys its
@@ -117,8 +118,8 @@ type rrset struct {
 // signRecords signs the RRsets that failover made in the answer and the
 // additional section of res, a response with records.
 func (s *signer) signRecords(server string, now time.Time, req, res *dns.Msg, snap *snapshot) {
-	var sets []rrset
-	sets = s.madeIn(sets, &res.Answer, snap)
+	var setsBuf [2]rrset
+	sets := s.madeIn(setsBuf[:0], &res.Answer, snap)
 	sets = s.madeIn(sets, &res.Extra, snap)
 	if len(sets) == 0 {
 		return
@@ -134,7 +135,7 @@ func (s *signer) signRecords(server string, now time.Time, req, res *dns.Msg, sn
 		}
 		for _, rr := range *set.section {
 			if h := rr.Header(); h.Rrtype == set.rrtype && strings.EqualFold(h.Name, set.name) {
-				cp := dns.Copy(rr)
+				cp := copyRR(rr)
 				cp.Header().Name = strings.ToLower(h.Name)
 				cp.Header().Ttl = signTTL
 				m.Answer = append(m.Answer, cp)
@@ -188,7 +189,8 @@ func (s *signer) made(rr dns.RR, section []dns.RR, snap *snapshot) bool {
 	}
 	switch h.Rrtype {
 	case dns.TypeA, dns.TypeAAAA:
-		return snap.lookup(h.Name, h.Rrtype) != nil && s.zones.Matches(h.Name) != ""
+		c := snap.lookup(h.Name, h.Rrtype)
+		return c != nil && s.signed[c.name]
 	case dns.TypeSVCB, dns.TypeHTTPS:
 		svcb, target := serviceOf(rr)
 		governed := svcb != nil && (snap.lookup(target, dns.TypeA) != nil || snap.lookup(target, dns.TypeAAAA) != nil)
@@ -223,4 +225,18 @@ func appendStamped(section, records []dns.RR, ttl uint32, name string) []dns.RR 
 		section = append(section, rr)
 	}
 	return section
+}
+
+// copyRR returns a copy of rr; an address record, the usual one, shares its
+// address, which nobody changes.
+func copyRR(rr dns.RR) dns.RR {
+	switch rr := rr.(type) {
+	case *dns.A:
+		cp := *rr
+		return &cp
+	case *dns.AAAA:
+		cp := *rr
+		return &cp
+	}
+	return dns.Copy(rr)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/cache" // before dnssec, as in production
 	"github.com/coredns/coredns/plugin/dnssec"
 	_ "github.com/coredns/coredns/plugin/file" // the zone the tests sign
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -59,45 +60,61 @@ type signedServer struct {
 
 func newSignedServer(t *testing.T, last plugin.Plugin) *signedServer {
 	t.Helper()
-	dir := t.TempDir()
-	key, base := testutil.DNSSECKey(t, dir, "example.org.")
+	s := buildSigned(t, true, last)
+	if s.f.signer.Load() == nil {
+		t.Fatal("failover found no dnssec plugin signing its names")
+	}
+	return s
+}
+
+// buildSigned builds the server block of newSignedServer, with failover or
+// without, and cache before dnssec when last is nil, as a production zone has.
+func buildSigned(tb testing.TB, withFailover bool, last plugin.Plugin) *signedServer {
+	tb.Helper()
+	dir := tb.TempDir()
+	key, base := testutil.DNSSECKey(tb, dir, "example.org.")
+	var plugins []plugin.Plugin
 	if last == nil {
 		zone := filepath.Join(dir, "db.example.org")
 		if err := os.WriteFile(zone, []byte(signedZone), 0o644); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
-		last = pluginFrom(t, "file", "file "+zone+" example.org")
+		plugins = append(plugins, pluginFrom(tb, "cache", "cache 3600 example.org"))
+		last = pluginFrom(tb, "file", "file "+zone+" example.org")
 	}
-	f := newTestFailover(t, signedBlocks, nil, "192.0.2.21")
-	cfg := &dnsserver.Config{Zone: "example.org.", Port: "53", ListenHosts: []string{""}, Plugin: []plugin.Plugin{
-		func(next plugin.Handler) plugin.Handler { f.Next = next; return f },
-		pluginFrom(t, "dnssec", "dnssec example.org {\n\tkey file "+base+"\n}"),
-		last,
-	}}
-	server, err := dnsserver.NewServer("dns://:53", []*dnsserver.Config{cfg})
+	plugins = append(plugins, pluginFrom(tb, "dnssec", "dnssec example.org {\n\tkey file "+base+"\n}"), last)
+	c := caddy.NewTestController("dns", signedBlocks)
+	c.ServerBlockKeys = []string{"example.org"}
+	f, err := parse(c)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	s := &signedServer{f: f, key: key}
+	s.down("192.0.2.21")
+	if withFailover {
+		plugins = append([]plugin.Plugin{func(next plugin.Handler) plugin.Handler { f.Next = next; return f }}, plugins...)
+	}
+	cfg := &dnsserver.Config{Zone: "example.org.", Port: "53", ListenHosts: []string{""}, Plugin: plugins}
+	if s.server, err = dnsserver.NewServer("dns://:53", []*dnsserver.Config{cfg}); err != nil {
+		tb.Fatal(err)
 	}
 	// What failover's startup does once CoreDNS has built the chain.
 	if err := f.findSigner(cfg); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if f.signer.Load() == nil {
-		t.Fatal("failover found no dnssec plugin signing its names")
-	}
-	return &signedServer{f: f, server: server, key: key}
+	return s
 }
 
 // pluginFrom returns the plugin that the Corefile line sets up.
-func pluginFrom(t *testing.T, directive, line string) plugin.Plugin {
-	t.Helper()
+func pluginFrom(tb testing.TB, directive, line string) plugin.Plugin {
+	tb.Helper()
 	c := caddy.NewTestController("dns", line)
 	setup, err := caddy.DirectiveAction("dns", directive)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := setup(c); err != nil {
-		t.Fatalf("%s: %v", line, err)
+		tb.Fatalf("%s: %v", line, err)
 	}
 	return dnsserver.GetConfig(c).Plugin[0]
 }
@@ -385,5 +402,28 @@ func TestSignerZones(t *testing.T) {
 	f = newZoneFailover(t, []string{"."}, "failover app.example.net {\n\tprimary 192.0.2.1\n\tcheck tcp://:80\n}", nil)
 	if s := newSigner(d, f.blocks); s != nil {
 		t.Errorf("names outside dnssec's zones: signer %v, want none", s)
+	}
+}
+
+// BenchmarkSigned measures a query for a governed name through the chain of a
+// signed zone (cache, dnssec, file), without and with failover, with the DO
+// bit and without: without it, failover costs what it costs for any zone.
+// Compare ns/op and allocs/op within one run.
+func BenchmarkSigned(b *testing.B) {
+	for _, do := range []bool{true, false} {
+		for _, withFailover := range []bool{false, true} {
+			b.Run(fmt.Sprintf("DO %t, failover %t", do, withFailover), func(b *testing.B) {
+				s := buildSigned(b, withFailover, nil).server
+				req := new(dns.Msg)
+				req.SetQuestion("app.example.org.", dns.TypeA)
+				req.SetEdns0(4096, do)
+				w := &test.ResponseWriter{}
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					s.ServeDNS(ctx, w, req)
+				}
+			})
+		}
 	}
 }

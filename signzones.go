@@ -65,7 +65,15 @@ func newSigner(d dnssec.Dnssec, blocks []*block) *signer {
 	if len(zones) == 0 {
 		return nil
 	}
-	return &signer{dnssec: d, zones: zones}
+	s := &signer{dnssec: d, zones: zones, signed: map[string]bool{}}
+	for _, b := range blocks {
+		for _, name := range b.names {
+			if zones.Matches(name) != "" {
+				s.signed[name] = true
+			}
+		}
+	}
+	return s
 }
 
 // answersNothing is the next plugin of the copy of dnssec that newSigner asks:
