@@ -22,7 +22,11 @@ type block struct {
 	pools   []pool   // in order of preference: primary, secondary, then further pools
 	ttl     uint32   // cap on the TTL of the address records answered
 	allDown allDownPolicy
-	probe   healthcheck.Settings
+
+	shortTTL bool   // ttl SECONDS MIN: minTTL while a change may come (ttl.go)
+	minTTL   uint32 // that MIN
+	failback failbackPolicy
+	probe    healthcheck.Settings
 
 	insecureTLS bool                             // tls_insecure_skip_verify: warned about at startup
 	overrides   *overrideSource                  // the override file it reads; nil for none

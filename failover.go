@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
@@ -36,6 +37,8 @@ type Failover struct {
 	following     sync.WaitGroup
 	rebuilds      atomic.Uint64 // snapshots published by follow
 	moves         *moveLog      // owned by follow
+	deadlines     deadlines     // owned by follow
+	holds         holds         // owned by follow
 
 	overrides      []*overrideSource // the override files of its blocks, each once
 	overrideSeries []series          // the series of the overrides in force; owned by follow once started
@@ -51,6 +54,8 @@ func newFailover() *Failover {
 	// Once for the process, whatever server blocks share the endpoint.
 	f.engine.OnProbe = recordProbe
 	f.engine.OnTransition = recordTransition
+	// A doubt shortens the TTL of the answers (ttl SECONDS MIN) and restarts a failback hold.
+	f.engine.OnDoubt = f.changes.endpointChanged
 	return f
 }
 
@@ -91,6 +96,7 @@ func (f *Failover) OnStartup() error {
 	f.awaitServices(kubeSyncWait)
 	f.joinFleets()
 	f.publishFirst(probedHealthy)
+	startServing(f)
 	f.following.Add(1)
 	go f.follow(probedHealthy)
 	for _, s := range f.overrides {
@@ -108,8 +114,15 @@ func (f *Failover) OnStartup() error {
 // only. The changes recorded while the first probes ran are in it.
 func (f *Failover) publishFirst(healthy func(member) bool) {
 	f.changes.take()
-	next := buildSnapshot(f.blocks, healthy)
+	now := time.Now()
+	next := buildSnapshotAfter(f.blocks, healthy, f.carried(), now)
 	f.state.Store(next)
+	f.deadlines = make(deadlines, len(f.blocks))
+	for i, b := range f.blocks {
+		ds := next.blockDecisions(i, b)
+		f.deadlines.set(i, ds)
+		f.holds.count(b, ds)
+	}
 	f.judged.Store(true)
 	f.stateSeries = lookupStateSeries(f.blocks)
 	f.stateSeries.recordState(f.blocks, next, healthy)
@@ -134,6 +147,7 @@ func (f *Failover) OnShutdown() error {
 	// Once: a failed reload may have shut the instance down already, and
 	// the series must be released once.
 	f.stopOnce.Do(func() {
+		stopServing(f)
 		f.stopStatus()
 		close(f.stopWatching)
 		f.watching.Wait()
@@ -144,6 +158,7 @@ func (f *Failover) OnShutdown() error {
 		// instance owns would come back.
 		close(f.stopFollowing)
 		f.following.Wait()
+		f.holds.release()
 		releaseSeries(f.series)
 		releaseSeries(f.overrideSeries)
 		f.overrideSeries = nil

@@ -418,6 +418,7 @@ func (pf *probeFollower) follow() {
 	next := &probeSet{byAddr: map[netip.Addr]*healthcheck.Endpoint{}}
 	next.engine = healthcheck.NewEngine(func(*healthcheck.Endpoint) { pf.changed() })
 	next.engine.OnProbe, next.engine.OnTransition = recordProbe, recordTransition
+	next.engine.OnDoubt = func(*healthcheck.Endpoint) { pf.changed() } // the TTL of the answers may change
 	for a := range addrs {
 		next.byAddr[a] = next.engine.Endpoint(a, *pf.s.probe)
 	}

@@ -60,6 +60,10 @@ var (
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "answers_total",
 		Help: "Answers failover decided, per server, governed name, pool and reason (healthy, failover, all_down POLICY).",
 	}, []string{"server", "name", "pool", "reason"})
+	heldNames = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "held_names",
+		Help: "Governed names whose answers a failback hold keeps on a later pool (failback DURATION or manual).",
+	})
 )
 
 // answerCounter is the answers counter of one server and choice.

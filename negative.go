@@ -50,7 +50,11 @@ func settleNegative(req, res *dns.Msg, snap *snapshot, decided *choice) *dns.Msg
 	// The chain's proof of non-existence (NSEC, NSEC3 and their signatures)
 	// no longer holds; a validator will not trust the answer either way.
 	res.AuthenticatedData = false
-	res.Ns = []dns.RR{negativeSOA(res.Ns, d, name)}
+	ttl := d.block.ttl
+	if made {
+		ttl = decided.ttl // short while a change may come (ttl SECONDS MIN)
+	}
+	res.Ns = []dns.RR{negativeSOA(res.Ns, d, name, ttl)}
 	return res
 }
 
@@ -91,11 +95,10 @@ func soaOf(ns []dns.RR, name string) *dns.SOA {
 // copy of the zone's from the rest of the chain when it is the server block's
 // zone or one below it, else one made for the zone of the server block (see
 // soaOwner). Its TTL, which resolvers cache the NODATA for (RFC 2308, section
-// 5), is the SOA minimum bounded by the block's ttl: a name whose answer can
+// 5), is the SOA minimum bounded by ttl, the block's: a name whose answer can
 // change with health is not denied for longer than its addresses are cached.
-func negativeSOA(ns []dns.RR, d *decision, name string) *dns.SOA {
+func negativeSOA(ns []dns.RR, d *decision, name string, ttl uint32) *dns.SOA {
 	zone := d.block.soaOwner(name)
-	ttl := d.block.ttl
 	if soa := soaOf(ns, name); soa != nil {
 		ttl = min(soa.Hdr.Ttl, soa.Minttl, ttl)
 		if dns.IsSubDomain(zone, soa.Hdr.Name) {

@@ -62,7 +62,7 @@ a..b/primary up
 	wantBad := []string{
 		"line 8: 192.0.2.10 is already overridden at line 2",
 		"line 9: '192.0.2.11' has no state",
-		"line 10: unknown state 'sideways': want up, down or drain",
+		"line 10: unknown state 'sideways': want up, down, drain or release",
 		"line 11: 'example.org' is neither an IP address nor NAME/POOL",
 		"line 12: 'app.example.org/' is not NAME/POOL",
 		"line 13: '/primary' is not NAME/POOL",

@@ -119,6 +119,10 @@ func (s *overrideSet) describe() map[string]string {
 		}
 		lines[o.target] = line
 	}
+	for _, r := range s.releases {
+		line := r.String()
+		lines[line] = line
+	}
 	return lines
 }
 

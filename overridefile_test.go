@@ -101,7 +101,7 @@ func TestOverrideFileReload(t *testing.T) {
 		{"bad lines and a target that matches nothing", func() {
 			write(t, path, "192.0.2.1 down drill\n192.0.2.2 dwn\nwww.example.org/primary drain\napp.example.org/secondary up\n")
 		}, true, "192.0.2.1 down, www.example.org/primary drain, app.example.org/secondary up",
-			[]string{path + ":2: unknown state 'dwn': want up, down or drain; line ignored",
+			[]string{path + ":2: unknown state 'dwn': want up, down, drain or release; line ignored",
 				path + ":3: www.example.org/primary matches no address, and no NAME/POOL, of the failover blocks that read this file"}},
 		{"too large", func() { write(t, path, strings.Repeat("# padding\n", maxOverrideFile/10+1)) }, false,
 			"192.0.2.1 down, www.example.org/primary drain, app.example.org/secondary up",

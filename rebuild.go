@@ -152,6 +152,8 @@ func (f *Failover) follow(healthy func(member) bool) {
 	period := time.NewTimer(moveLogPeriod)
 	period.Stop()
 	defer period.Stop()
+	due := time.NewTimer(time.Until(f.deadlines.next()))
+	defer due.Stop()
 	for {
 		select {
 		case <-f.stopFollowing:
@@ -159,6 +161,8 @@ func (f *Failover) follow(healthy func(member) bool) {
 		case <-period.C:
 			f.moves.flush()
 			continue
+		case <-due.C:
+			f.deadlines.passed(time.Now(), f.changes.blockChanged)
 		case <-f.changes.wake:
 		}
 		inPeriod := f.moves.pending()
@@ -166,6 +170,7 @@ func (f *Failover) follow(healthy func(member) bool) {
 		if !inPeriod && f.moves.pending() {
 			period.Reset(moveLogPeriod)
 		}
+		resetTimer(due, time.Until(f.deadlines.next()))
 		spacing.Reset(rebuildSpacing)
 		select {
 		case <-f.stopFollowing:
@@ -184,9 +189,14 @@ func (f *Failover) rebuild(healthy func(member) bool) {
 	}
 	prev := f.state.Load()
 	affected := f.dependents.affected(endpoints, sources, blocks)
-	next := prev.rebuilt(f.blocks, affected, healthy)
+	now := time.Now()
+	next := prev.rebuilt(f.blocks, affected, healthy, now)
 	f.state.Store(next)
 	f.rebuilds.Add(1)
+	for _, i := range affected {
+		f.deadlines.set(i, next.blockDecisions(i, f.blocks[i]))
+		f.holds.follow(f.blocks[i], prev.blockDecisions(i, f.blocks[i]), next.blockDecisions(i, f.blocks[i]), now)
+	}
 
 	// Block by block: the series are set in the order they were made,
 	// not in the random order of the changes, which costs a cache miss each.
@@ -220,3 +230,49 @@ func probedHealthy(m member) bool {
 // whose probes find one endpoint after another, each rebuild copying the
 // decisions of every name (80 kB for 10,000 names).
 var rebuildSpacing = 5 * time.Millisecond
+
+// deadlines are when the decisions of each block must be made again though
+// no health changes (a hold ends, a short TTL runs out), by block position.
+// Owned by the goroutine that rebuilds the answers.
+type deadlines []time.Time
+
+// set records the deadline of the block whose decisions are ds.
+func (d deadlines) set(i int, ds []*decision) {
+	var at time.Time
+	for j, dec := range ds {
+		if j > 0 && dec == ds[j-1] {
+			continue
+		}
+		at = earliest(at, dec.deadline)
+	}
+	d[i] = at
+}
+
+// next returns the earliest deadline; far in the future when there is none.
+func (d deadlines) next() time.Time {
+	var at time.Time
+	for _, t := range d {
+		at = earliest(at, t)
+	}
+	if at.IsZero() {
+		return time.Now().Add(24 * time.Hour)
+	}
+	return at
+}
+
+// passed records, through changed, the blocks whose deadline is now or
+// before, and clears them.
+func (d deadlines) passed(now time.Time, changed func(int)) {
+	for i, t := range d {
+		if !t.IsZero() && !t.After(now) {
+			d[i] = time.Time{}
+			changed(i)
+		}
+	}
+}
+
+// resetTimer has t fire after wait, whether or not it fired already.
+func resetTimer(t *time.Timer, wait time.Duration) {
+	t.Stop()
+	t.Reset(max(wait, 0))
+}

@@ -165,7 +165,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 		case "rise":
 			b.probe.Rise, err = p.count()
 		case "ttl":
-			b.ttl, err = p.ttl()
+			err = p.ttl(b)
+		case "failback":
+			b.failback, err = p.failback()
 		case "all_down":
 			b.allDown, err = p.allDown()
 		case "override":
@@ -214,6 +216,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	}
 	if err := p.settleFleet(b); err != nil {
 		return nil, err
+	}
+	if line, ok := p.seen["failback"]; ok && b.failback.manual && b.overrides == nil {
+		return nil, errAt(p.c, line, "failback manual needs 'override FILE' in the block: a line there releases each hold")
 	}
 
 	for _, pl := range b.pools {
@@ -297,16 +302,47 @@ func (p *blockParser) count() (int, error) {
 	return n, nil
 }
 
-func (p *blockParser) ttl() (uint32, error) {
+// ttl reads `ttl SECONDS [MIN]`.
+func (p *blockParser) ttl(b *block) error {
+	args := p.c.RemainingArgs()
+	if len(args) != 1 && len(args) != 2 {
+		return p.c.Err("'ttl' takes SECONDS, and optionally MIN: ttl 300 5")
+	}
+	ttls := make([]uint32, len(args))
+	for i, arg := range args {
+		n, err := strconv.ParseUint(arg, 10, 32)
+		if err != nil || n > maxTTL {
+			return p.c.Errf("'ttl' needs a number of seconds from 0 to %d, not '%s'", maxTTL, arg)
+		}
+		ttls[i] = uint32(n)
+	}
+	b.ttl = ttls[0]
+	if len(ttls) == 2 {
+		if ttls[1] > ttls[0] {
+			return p.c.Errf("'ttl' MIN %d is longer than SECONDS %d: MIN is the TTL while a change may come", ttls[1], ttls[0])
+		}
+		b.shortTTL, b.minTTL = true, ttls[1]
+	}
+	return nil
+}
+
+// failback reads `failback immediate|DURATION|manual`.
+func (p *blockParser) failback() (failbackPolicy, error) {
 	arg, err := p.oneArg()
 	if err != nil {
-		return 0, err
+		return failbackPolicy{}, err
 	}
-	n, err := strconv.ParseUint(arg, 10, 32)
-	if err != nil || n > maxTTL {
-		return 0, p.c.Errf("'ttl' needs a number of seconds from 0 to %d, not '%s'", maxTTL, arg)
+	switch arg {
+	case "immediate":
+		return failbackPolicy{}, nil
+	case "manual":
+		return failbackPolicy{manual: true}, nil
 	}
-	return uint32(n), nil
+	d, err := time.ParseDuration(arg)
+	if err != nil || d <= 0 {
+		return failbackPolicy{}, p.c.Errf("'failback' must be immediate, manual or a positive duration such as 10m, not '%s'", arg)
+	}
+	return failbackPolicy{after: d}, nil
 }
 
 func (p *blockParser) allDown() (allDownPolicy, error) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
@@ -158,7 +159,7 @@ func TestChooseWithMinHealthy(t *testing.T) {
 			down[netip.MustParseAddr(d)] = true
 		}
 		b := f.blocks[0]
-		c := b.decide(judgeName(b.names[0], nil, func(m member) bool { return !down[m.addr] })).a
+		c := b.decide(b.names[0], judgeName(b.names[0], nil, func(m member) bool { return !down[m.addr] }), nil, nil, time.Now()).a
 		var got []string
 		for _, ip := range c.ips {
 			got = append(got, ip.String())

@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -45,6 +46,11 @@ type decision struct {
 	a, aaaa choice
 	pools   []poolVerdict // by the block's pool index
 	block   *block        // that governs the name: its ttl and zone for negative answers
+
+	// When the decision must be made again though no health changed: a
+	// failback hold ends, or a short TTL after a change (ttl SECONDS MIN)
+	// runs out. Zero for never.
+	deadline time.Time
 }
 
 // choice is the answer for one name and family.
@@ -56,6 +62,12 @@ type choice struct {
 	pool     string   // the pool answered, "" when none
 	reason   string   // why: "healthy", "failover" (a later pool) or "all_down POLICY"
 	name     string   // the governed name, lower case: a metric label
+	active   int      // the index of the pool answered for its health, -1 under all_down
+
+	changed time.Time // when the answer (addresses, rcode) last changed
+	ttlWhy  string    // why ttl is what it is: see settleTTL
+	hold    *hold     // keeping the answers on a later pool: see failback.go; nil for none
+	unheld  string    // why the hold of the choice before ended with this one, for the log
 
 	// The answers counter of the last server that answered with this choice:
 	// looked up once, not on every query.
@@ -88,6 +100,12 @@ func (s *snapshot) find(name string) *decision {
 	return nil
 }
 
+// blockDecisions returns the decisions of the names of b, the block at position i.
+func (s *snapshot) blockDecisions(i int, b *block) []*decision {
+	first := s.index.first[i]
+	return s.decisions[first : first+len(b.names)]
+}
+
 // findFold returns m's value for name in lower case.
 func findFold(m map[string]int, name string) (int, bool) {
 	i, ok := m[name]
@@ -117,30 +135,43 @@ func lowerASCII(buf []byte, name string) ([]byte, bool) {
 }
 
 // buildSnapshot decides every name of blocks under the health that healthy
-// reports and the overrides each block reads at this moment.
+// reports and the overrides each block reads at this moment, as the first
+// decisions of an instance: none came before.
 func buildSnapshot(blocks []*block, healthy func(member) bool) *snapshot {
+	return buildSnapshotAfter(blocks, healthy, nil, time.Now())
+}
+
+// buildSnapshotAfter is buildSnapshot at now, following the decisions that
+// carried gives for some blocks (by position; carried may be nil): a reload
+// keeps their holds and the times their answers changed.
+func buildSnapshotAfter(blocks []*block, healthy func(member) bool, carried [][]*decision, now time.Time) *snapshot {
 	index := newNameIndex(blocks)
 	s := &snapshot{index: index, decisions: make([]*decision, len(index.position))}
 	for i, b := range blocks {
-		b.decideNames(s.decisions[index.first[i]:], healthy)
+		var prev []*decision
+		if i < len(carried) {
+			prev = carried[i]
+		}
+		b.decideNames(s.decisions[index.first[i]:], prev, healthy, now)
 	}
 	return s
 }
 
-// rebuilt returns the snapshot that follows s when only the blocks at
+// rebuilt returns the snapshot that follows s at now when only the blocks at
 // positions changed (of blocks) may decide differently: theirs are decided
 // again, the other decisions are s's.
-func (s *snapshot) rebuilt(blocks []*block, changed []int, healthy func(member) bool) *snapshot {
+func (s *snapshot) rebuilt(blocks []*block, changed []int, healthy func(member) bool, now time.Time) *snapshot {
 	next := &snapshot{index: s.index, decisions: slices.Clone(s.decisions)}
 	for _, i := range changed {
-		blocks[i].decideNames(next.decisions[s.index.first[i]:], healthy)
+		blocks[i].decideNames(next.decisions[s.index.first[i]:], s.blockDecisions(i, blocks[i]), healthy, now)
 	}
 	return next
 }
 
-// decideNames decides each name of b, into decisions in the order of b.names,
-// under the health that healthy reports and the overrides b reads now.
-func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
+// decideNames decides each name of b at now, into decisions in the order of
+// b.names, under the health that healthy reports and the overrides b reads
+// now, following prev, the decisions before (nil for none).
+func (b *block) decideNames(decisions, prev []*decision, healthy func(member) bool, now time.Time) {
 	ov := b.overrides.current()
 	// One allocation for the block's decisions, one for their counters.
 	made := make([]decision, len(b.names))
@@ -148,11 +179,15 @@ func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
 	shared := -1 // the first of the names that no pool override sets apart
 	for j, name := range b.names {
 		d := &made[j]
+		var before *decision
+		if j < len(prev) {
+			before = prev[j]
+		}
 		switch {
 		case ov.hasPoolOverride(name):
-			*d = b.decide(judgeName(name, ov, healthy))
+			*d = b.decide(name, judgeName(name, ov, healthy), before, ov, now)
 		case shared < 0:
-			*d = b.decide(judgeName(name, ov, healthy))
+			*d = b.decide(name, judgeName(name, ov, healthy), before, ov, now)
 			shared = j
 		default:
 			*d = made[shared]
@@ -163,14 +198,30 @@ func (b *block) decideNames(decisions []*decision, healthy func(member) bool) {
 	}
 }
 
-// decide makes the decision of a name that judge judges.
-func (b *block) decide(judge judge) decision {
+// decide makes the decision of name, which judge judges, at now, following
+// prev (nil for none).
+func (b *block) decide(name string, judge judge, prev *decision, ov *overrideSet, now time.Time) decision {
 	d := decision{pools: make([]poolVerdict, len(b.pools)), block: b}
 	live := b.liveMembers()
 	for i := range b.pools {
 		d.pools[i] = b.pools[i].verdict(live[i], judge)
 	}
-	d.a, d.aaaa = b.choose(true, judge, d.pools, live), b.choose(false, judge, d.pools, live)
+	var prevA, prevAAAA *choice
+	if prev != nil {
+		prevA, prevAAAA = &prev.a, &prev.aaaa
+	}
+	for _, f := range []struct {
+		c, prev *choice
+		ipv4    bool
+	}{{&d.a, prevA, true}, {&d.aaaa, prevAAAA, false}} {
+		*f.c = b.choose(f.ipv4, judge, d.pools, live)
+		if !f.c.governed {
+			continue
+		}
+		b.holdBack(f.c, f.prev, name, f.ipv4, judge, d.pools, live, ov, now)
+		b.settleTTL(f.c, f.prev, f.ipv4, judge, live, now)
+		d.deadline = earliest(d.deadline, f.c.deadline(b, now))
+	}
 	return d
 }
 
@@ -178,7 +229,7 @@ func (b *block) decide(judge judge) decision {
 // that is up and has any, else what the block's all_down policy says. A pool
 // without addresses of the family is skipped; so is a drained member, always.
 func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict, live [][]member) choice {
-	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl, reason: "healthy"}
+	c := choice{rcode: dns.RcodeSuccess, ttl: b.ttl, reason: "healthy", active: -1}
 	for i := range b.pools {
 		p := &b.pools[i]
 		for _, m := range live[i] {
@@ -191,7 +242,7 @@ func (b *block) choose(ipv4 bool, judge judge, verdicts []poolVerdict, live [][]
 			}
 		}
 		if len(c.ips) > 0 {
-			c.pool = p.name
+			c.pool, c.active = p.name, i
 			return c
 		}
 		if c.governed {

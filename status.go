@@ -62,11 +62,23 @@ type nameStatus struct {
 }
 
 type answerStatus struct {
-	Pool      string   `json:"pool,omitempty"` // none under all_down servfail or nodata
-	Reason    string   `json:"reason"`         // healthy, failover or all_down POLICY
-	Addresses []string `json:"addresses"`
-	Rcode     string   `json:"rcode"`
-	Why       string   `json:"why"`
+	Pool      string      `json:"pool,omitempty"` // none under all_down servfail or nodata
+	Reason    string      `json:"reason"`         // healthy, failover or all_down POLICY
+	Addresses []string    `json:"addresses"`
+	Rcode     string      `json:"rcode"`
+	Why       string      `json:"why"`
+	TTL       uint32      `json:"ttl"`               // the cap on the TTL of the answered records
+	TTLWhy    string      `json:"ttl_why,omitempty"` // with ttl SECONDS MIN: steady, doubt, hold, all_down or changed
+	Hold      *holdStatus `json:"hold,omitempty"`
+}
+
+// holdStatus is a failback hold (failback.go).
+type holdStatus struct {
+	Pool       string `json:"pool"`        // held back: the answers return to it when the hold ends
+	Since      string `json:"since"`       // when the hold started
+	CleanSince string `json:"clean_since"` // since when the pool has been up without a failed probe
+	Until      string `json:"until"`       // when the hold ends by itself, or "waiting for release"
+	Release    string `json:"release"`     // the override file line that releases it now
 }
 
 type poolStatus struct {
@@ -192,6 +204,14 @@ func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name 
 		a.Addresses = append(a.Addresses, ip.String())
 	}
 	a.Why = b.why(c, ipv4, verdicts, name, ov)
+	a.TTL, a.TTLWhy = c.ttl, c.ttlWhy
+	if h := c.hold; h != nil {
+		a.Hold = &holdStatus{Pool: b.pools[h.from].name, Since: timestamp(h.since), CleanSince: timestamp(h.clean),
+			Until: "waiting for release", Release: h.releaseLine(b, name)}
+		if !b.failback.manual {
+			a.Hold.Until = timestamp(h.until(b.failback))
+		}
+	}
 	return a
 }
 

@@ -92,6 +92,27 @@ func (e *Endpoint) Since() time.Time {
 	return time.Time{}
 }
 
+// Doubtful reports whether the endpoint is healthy but failed its last
+// probes, fewer than Fall of them: its verdict may be about to change.
+// Answers use it to shorten their TTL while a change may come.
+func (e *Endpoint) Doubtful() bool {
+	if en := e.shared.Load(); en != nil {
+		return en.doubt.Load() && en.healthy.Load()
+	}
+	return false
+}
+
+// LastFailure returns when the endpoint's last failed probe ended; the zero
+// time when none has failed. A failback hold restarts at a failure.
+func (e *Endpoint) LastFailure() time.Time {
+	if en := e.shared.Load(); en != nil {
+		if ns := en.failed.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+	}
+	return time.Time{}
+}
+
 // ProbeResult is what one finished probe found.
 type ProbeResult struct {
 	At     time.Time     // when it started
@@ -182,4 +203,14 @@ func (e *entry) record(passed bool) (changed, localChanged bool) {
 	e.since.Store(time.Now().UnixNano())
 	e.healthy.Store(healthy)
 	return true, localChanged
+}
+
+// settleDoubt sets whether en is in doubt after a probe: healthy by its own
+// probes, with failures since its last pass. It reports whether that changed,
+// which its engines are told as they are of a new verdict: a doubt shortens
+// the TTL of the answers (ttl SECONDS MIN), which must be rebuilt. Called by
+// the worker probing en, after record.
+func (e *entry) settleDoubt() bool {
+	doubt := e.local.Load() && e.fails > 0
+	return e.doubt.Swap(doubt) != doubt
 }

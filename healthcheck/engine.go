@@ -28,6 +28,12 @@ type Engine struct {
 	// the process, as OnProbe. Set it before Start.
 	OnTransition func(e *Endpoint)
 
+	// OnDoubt, when set, is called from a probe goroutine each time an
+	// endpoint of the engine comes into doubt or out of it without a new
+	// verdict (Endpoint.Doubtful); once for each engine using it. Set it
+	// before Start.
+	OnDoubt func(e *Endpoint)
+
 	onChange func(*Endpoint)
 
 	endpoints map[key]*Endpoint
@@ -161,11 +167,11 @@ func (g *Engine) transitioned(e *Endpoint) bool {
 	return true
 }
 
-// changed calls onChange, unless the engine has stopped.
-func (g *Engine) changed(e *Endpoint) {
+// changed calls callback (onChange or OnDoubt), unless the engine has stopped.
+func (g *Engine) changed(e *Endpoint, callback func(*Endpoint)) {
 	if g.enter() {
 		defer g.calls.Done()
-		g.onChange(e)
+		callback(e)
 	}
 }
 

@@ -45,6 +45,8 @@ type entry struct {
 	local   atomic.Bool  // the verdict of this process's own probes
 	probed  atomic.Bool  // it has a verdict: from its first probe, or inherited
 	since   atomic.Int64 // when the verdict was first reached or last changed, in Unix nanoseconds; 0 before
+	doubt   atomic.Bool  // healthy, but its last probes failed: fewer than Fall of them (Doubtful)
+	failed  atomic.Int64 // when its last failed probe ended, in Unix nanoseconds; 0 for none
 	last    atomic.Pointer[ProbeResult]
 	judged  chan struct{} // closed once probed
 
@@ -224,7 +226,11 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 		en.failures.Add(1)
 	}
 	first := !en.probed.Load()
+	if err != nil {
+		en.failed.Store(time.Now().UnixNano())
+	}
 	changed, localChanged := en.record(err == nil)
+	doubtChanged := en.settleDoubt()
 	if first {
 		close(en.judged)
 	}
@@ -238,6 +244,9 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 		en.localChanged(err)
 	}
 	if !changed {
+		if doubtChanged {
+			en.notifyDoubt()
+		}
 		return
 	}
 	if en.healthy.Load() {
@@ -259,7 +268,17 @@ func (en *entry) notify() {
 	}
 	for _, e := range users {
 		if e.engine.onChange != nil {
-			e.engine.changed(e)
+			e.engine.changed(e, e.engine.onChange)
+		}
+	}
+}
+
+// notifyDoubt tells the engines using en that it came into doubt or out of
+// it (Endpoint.Doubtful): OnDoubt once for each engine.
+func (en *entry) notifyDoubt() {
+	for _, e := range *en.users.Load() {
+		if e.engine.OnDoubt != nil {
+			e.engine.changed(e, e.engine.OnDoubt)
 		}
 	}
 }
