@@ -33,7 +33,7 @@ K8S_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/
 # test-k8s TESTFLAGS='-run Fleet' runs those alone).
 K8S_TESTS := ^(TestK8s|TestFleet)
 
-.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-scale bench-scale-failover bench-fleet clean
+.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-dnssec bench-scale bench-scale-failover bench-fleet clean
 
 all: coredns checkconf
 
@@ -108,13 +108,18 @@ fuzz:
 # Go benchmarks of ServeDNS against loadbalance, then the end-to-end load test
 # of ./coredns with dnsperf, with and without failover, and the probe engine
 # at 10,000 endpoints. Needs a quiet machine.
-bench: bench-go bench-e2e bench-scale bench-scale-failover
+bench: bench-go bench-e2e bench-dnssec bench-scale bench-scale-failover
 
 bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./...
 
 bench-e2e:
 	./bench/e2e.sh
+
+# The same with a zone signed by dnssec behind cache, and queries with the DO bit: what
+# failover's signing costs (README, DNSSEC).
+bench-dnssec:
+	MODE=dnssec ./bench/e2e.sh
 
 # The probe engine at scale: 10,000 HTTP endpoints on loopback addresses, served
 # by a separate process, probed every second; prints the probe rate, lateness,

@@ -26,6 +26,7 @@ type Failover struct {
 
 	state       atomic.Pointer[snapshot] // read by every query; replaced on each health change
 	judged      atomic.Bool              // every endpoint has had a verdict: see Ready
+	signer      atomic.Pointer[signer]   // the dnssec plugin of its server block, found at startup; nil without (sign.go)
 	series      []series                 // the metric series of this instance's names and endpoints
 	stateSeries stateSeries              // those of the state of each name, looked up; set by publishFirst
 
@@ -174,6 +175,7 @@ func (f *Failover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
 	rw := newRewriter(ctx, w, r, snap)
+	rw.sign = f.signer.Load()
 	rcode, err := f.serveNext(ctx, rw, r)
 	return rw.finish(rcode, err, f.Next == nil)
 }

@@ -24,6 +24,7 @@ type rewriter struct {
 	ctx  context.Context
 	req  *dns.Msg
 	snap *snapshot
+	sign *signer // signs what failover made, in a zone of the server block's dnssec; nil without
 
 	mu      sync.Mutex
 	held    *dns.Msg // the response written by the chain, not yet sent
@@ -67,6 +68,9 @@ func (w *rewriter) flush() error {
 		if !w.done {
 			setMetadata(w.ctx, owner, applied)
 		}
+	}
+	if w.sign != nil {
+		out = w.sign.sign(metrics.WithServer(w.ctx), w.req, out, w.snap)
 	}
 	return w.ResponseWriter.WriteMsg(out)
 }

@@ -49,6 +49,8 @@ func setup(c *caddy.Controller) error {
 	// Probing starts here, never in setup: a reload that fails after setup
 	// discards this instance without running its shutdown hooks.
 	c.OnStartup(f.OnStartup)
+	cfg := dnsserver.GetConfig(c)
+	c.OnStartup(func() error { return f.findSigner(cfg) }) // once CoreDNS has built the chain
 	c.OnShutdown(f.OnShutdown)
 	// Run if a later reload fails: what no server uses must stop (see lifecycle.go).
 	c.OnRestartFailed(f.restartFailed)

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end load test: CoreDNS serving app.example.org from `hosts`, without and with a
 # `failover` block that rewrites every answer, measured with dnsperf over alternating rounds.
+# With MODE=dnssec (make bench-dnssec), app.example.org comes from `file`, signed by `dnssec`
+# behind `cache`, and the queries ask for signatures (DO): failover's answer is signed again.
 # Run from the repository root (make bench). Settings, all optional:
+#   MODE=hosts             or dnssec
 #   ROUNDS=4 DURATION=10   rounds per configuration, seconds of load per round
 #   CLIENTS=10 OUTSTANDING=100   dnsperf -c and -q (see the choice below)
 #   PORT, CHECK_PORT       DNS port and backend health-check port (default: first free from
 #                          10053 and 18080)
+#   SERVER_IP=127.0.0.1 PRIMARY_IP=127.0.0.61 SECONDARY_IP=127.0.0.62   where CoreDNS and the
+#                          backends listen
 # Prints a summary to stdout and always exits 0 once measured; "TARGET MET" when the
 # failover configuration keeps at least 95% of the baseline's median throughput.
 set -euo pipefail
@@ -15,7 +20,18 @@ ROUNDS=${ROUNDS:-4}
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-10}
 OUTSTANDING=${OUTSTANDING:-100}
+MODE=${MODE:-hosts}
+SERVER_IP=${SERVER_IP:-127.0.0.1}
+PRIMARY_IP=${PRIMARY_IP:-127.0.0.61}
+SECONDARY_IP=${SECONDARY_IP:-127.0.0.62}
 TARGET=0.95
+case $MODE in
+hosts | dnssec) ;;
+*)
+	echo "MODE is hosts or dnssec, not '$MODE'" >&2
+	exit 2
+	;;
+esac
 
 command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
 
@@ -44,6 +60,7 @@ trap 'exit 143' TERM
 missing=()
 command -v dnsperf >/dev/null 2>&1 || missing+=(dnsperf)
 command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+[ "$MODE" = hosts ] || command -v dnssec-keygen >/dev/null 2>&1 || missing+=(bind9-utils)
 if [ "${#missing[@]}" -gt 0 ]; then
 	sudo=()
 	[ "$(id -u)" = 0 ] || sudo=(sudo)
@@ -70,7 +87,7 @@ in_use() { # PORT: whether anything listens on PORT (TCP or UDP)
 	if command -v ss >/dev/null 2>&1; then
 		[ -n "$(ss -Htuln "sport = :$1")" ]
 	else
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+		(exec 3<>"/dev/tcp/$SERVER_IP/$1") 2>/dev/null
 	fi
 }
 free_port() { # FIRST: the first port from FIRST on that nothing listens on
@@ -82,13 +99,13 @@ PORT=${PORT:-$(free_port 10053)}
 CHECK_PORT=${CHECK_PORT:-$(free_port 18080)}
 
 # The two backends only have to accept TCP connections, so that the primary stays healthy and
-# failover answers 127.0.0.61 on every query.
-for backend in primary:127.0.0.61 secondary:127.0.0.62; do
+# failover answers the primary on every query.
+for backend in primary:$PRIMARY_IP secondary:$SECONDARY_IP; do
 	name=${backend%%:*} addr=${backend#*:}
 	"${client_pin[@]}" "$tmp/backend" -name "$name" -listen "$addr:$CHECK_PORT" >"$tmp/$name.log" 2>&1 &
 	pids+=($!)
 done
-for addr in 127.0.0.61 127.0.0.62; do
+for addr in $PRIMARY_IP $SECONDARY_IP; do
 	for i in $(seq 100); do
 		(exec 3<>"/dev/tcp/$addr/$CHECK_PORT") 2>/dev/null && break
 		if [ "$i" = 100 ]; then
@@ -101,21 +118,39 @@ for addr in 127.0.0.61 127.0.0.62; do
 done
 
 # The two Corefiles differ only by the failover block.
-hosts_block="    bind 127.0.0.1
+if [ "$MODE" = hosts ]; then
+	zone_block="    bind $SERVER_IP
     hosts {
         192.0.2.10 app.example.org
     }"
+else
+	# A key as the dnssec plugin's README makes one; one key signs everything.
+	key=$(dnssec-keygen -q -K "$tmp" -a ECDSAP256SHA256 -f KSK example.org)
+	cat >"$tmp/db.example.org" <<EOF
+\$ORIGIN example.org.
+@    3600 IN SOA ns.example.org. admin.example.org. 1 7200 3600 1209600 300
+@    3600 IN NS  ns.example.org.
+ns   3600 IN A   192.0.2.53
+app  3600 IN A   192.0.2.10
+EOF
+	zone_block="    bind $SERVER_IP
+    file $tmp/db.example.org
+    dnssec {
+        key file $tmp/$key
+    }
+    cache"
+fi
 cat >"$tmp/baseline.Corefile" <<EOF
 example.org:$PORT {
-$hosts_block
+$zone_block
 }
 EOF
 cat >"$tmp/failover.Corefile" <<EOF
 example.org:$PORT {
-$hosts_block
+$zone_block
     failover app.example.org {
-        primary   127.0.0.61
-        secondary 127.0.0.62
+        primary   $PRIMARY_IP
+        secondary $SECONDARY_IP
         check     tcp://:$CHECK_PORT
         interval  1s
         timeout   500ms
@@ -124,20 +159,28 @@ $hosts_block
 EOF
 echo "app.example.org A" >"$tmp/queries" # dnsperf loops over the file for the whole run
 
-declare -A expect=([baseline]=192.0.2.10 [failover]=127.0.0.61)
+declare -A expect=([baseline]=192.0.2.10 [failover]=$PRIMARY_IP)
 # -q 100 outstanding keeps CoreDNS's socket never empty: on 2 cores, 10 left it idle at times
 # (lower qps), 25 to 100 gave the same qps, and more only queued longer (latency grows with
 # -q at equal qps) until 400 overflowed the socket buffer and lost queries. -c 10 spreads the
 # queries over 10 source ports. -t 1 keeps a lost query from holding its slot for 5s. -v prints
 # the latency of every query, the only source of a p99 in dnsperf 2.10, and costs dnsperf
 # little (it stays far below 100% of its core).
-dnsperf_cmd=(dnsperf -s 127.0.0.1 -p "$PORT" -d "$tmp/queries" -l "$DURATION"
+dnsperf_cmd=(dnsperf -s "$SERVER_IP" -p "$PORT" -d "$tmp/queries" -l "$DURATION"
 	-c "$CLIENTS" -q "$OUTSTANDING" -t 1 -v)
+# -D: the DO bit, which has dnssec (and failover) sign every answer.
+[ "$MODE" = hosts ] || dnsperf_cmd+=(-D)
 clk_tck=$(getconf CLK_TCK)
 
 answer() { # the addresses answered for app.example.org; dig prints its errors on stdout too
-	dig @127.0.0.1 -p "$PORT" app.example.org A +short +time=1 +tries=1 2>/dev/null |
-		grep -E '^[0-9.]+$' || true
+	if [ "$MODE" = hosts ]; then
+		dig @"$SERVER_IP" -p "$PORT" app.example.org A +short +time=1 +tries=1 2>/dev/null |
+			grep -E '^[0-9.]+$' || true
+		return
+	fi
+	# With dnssec, an address counts only with the signature over it.
+	dig @"$SERVER_IP" -p "$PORT" app.example.org A +dnssec +short +time=1 +tries=1 2>/dev/null |
+		awk '/^[0-9.]+$/ {a = a $0} /^A [0-9]+ / {signed = 1} END {if (a != "") print (signed ? a : "unsigned " a)}' || true
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime
 children_cpu() { # user + system seconds of the shell's reaped children, from `times`
@@ -168,7 +211,7 @@ run_round() { # ROUND CONFIG: one measured run of CoreDNS with CONFIG's Corefile
 		got=$(answer)
 		[ -n "$got" ] && break
 		if ! kill -0 "$pid" 2>/dev/null || [ "$i" = 100 ]; then
-			echo "CoreDNS ($config) did not start answering on 127.0.0.1:$PORT" >&2
+			echo "CoreDNS ($config) did not start answering on $SERVER_IP:$PORT" >&2
 			cat "$tmp/coredns.log" >&2
 			exit 1
 		fi
@@ -271,12 +314,17 @@ median() { # CONFIG COLUMN
 }
 
 echo
-echo "== failover e2e benchmark: $ROUNDS rounds of ${DURATION}s per configuration, alternating"
+echo "== failover e2e benchmark ($MODE): $ROUNDS rounds of ${DURATION}s per configuration, alternating"
 echo "machine:  nproc $(nproc), $(uname -sm), load average $load_before before, $load_after after"
 echo "dnsperf:  $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')"
-echo "coredns:  ${server_env[*]} ${server_pin[*]} ./coredns -conf CONFIG.Corefile (127.0.0.1:$PORT)"
+echo "coredns:  ${server_env[*]} ${server_pin[*]} ./coredns -conf CONFIG.Corefile ($SERVER_IP:$PORT)"
 echo "load:     ${client_pin[*]} ${dnsperf_cmd[*]/#$tmp\//}"
-echo "queries:  app.example.org A (baseline answers 192.0.2.10 from hosts, failover rewrites to 127.0.0.61)"
+if [ "$MODE" = hosts ]; then
+	echo "queries:  app.example.org A (baseline answers 192.0.2.10 from hosts, failover rewrites to $PRIMARY_IP)"
+else
+	echo "queries:  app.example.org A, DO (baseline: file, dnssec, cache answer 192.0.2.10 signed; failover"
+	echo "          rewrites to $PRIMARY_IP and has dnssec sign it)"
+fi
 echo "figures:  median (min-max) over rounds; latencies in ms; peak RSS is VmHWM in MiB;"
 echo "          cpu% is the share of one core over the run (CoreDNS near 100% means it is the bottleneck)"
 printf '%-9s %-22s %-20s %-22s %-17s %-13s %s\n' config qps avg_latency_ms p99_latency_ms \

@@ -73,6 +73,13 @@ controls { };
 // waits until it answers. The test is skipped if unbound is not installed.
 func startUnbound(t *testing.T, ip string, zones ...resolverZone) *resolver {
 	t.Helper()
+	return startUnboundWith(t, ip, `module-config: "iterator"`, zones...)
+}
+
+// startUnboundWith starts Unbound as startUnbound does, with options, lines
+// of its server clause: its modules, trust anchors.
+func startUnboundWith(t *testing.T, ip, options string, zones ...resolverZone) *resolver {
+	t.Helper()
 	bin := resolverBinary(t, "unbound", "unbound")
 	return startResolver(t, "unbound", ip, func(dir string, port int) []string {
 		var conf strings.Builder
@@ -91,10 +98,10 @@ func startUnbound(t *testing.T, ip string, zones ...resolverZone) *resolver {
 	so-reuseport: no
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
-	module-config: "iterator"
+	%s
 remote-control:
 	control-enable: no
-`, ip, port, dir, filepath.Join(dir, "unbound.pid"))
+`, ip, port, dir, filepath.Join(dir, "unbound.pid"), options)
 		for _, z := range zones {
 			host, port, _ := net.SplitHostPort(z.server)
 			fmt.Fprintf(&conf, "stub-zone:\n\tname: %q\n\tstub-addr: %s@%s\n", z.name, host, port)
@@ -140,15 +147,18 @@ func startResolver(t *testing.T, name, ip string, args func(dir string, port int
 			logFile.Close()
 			t.Fatalf("%s: %v", name, err)
 		}
+		// exited tells waitAnswering, which takes its value, and done stop,
+		// that the resolver has exited: one that fails to start exits at once.
 		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait(); logFile.Close() }()
+		done := make(chan struct{})
+		go func() { exited <- cmd.Wait(); logFile.Close(); close(done) }()
 		stop := func() {
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exited:
+			case <-done:
 			case <-time.After(10 * time.Second):
 				cmd.Process.Kill()
-				<-exited
+				<-done
 			}
 		}
 		if lastErr = r.waitAnswering(exited, 10*time.Second); lastErr == nil {
