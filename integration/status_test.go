@@ -63,6 +63,8 @@ type statusAnswer struct {
 	Addresses []string `json:"addresses"`
 	Rcode     string   `json:"rcode"`
 	Why       string   `json:"why"`
+	TTL       uint32   `json:"ttl"`
+	TTLWhy    string   `json:"ttl_why"`
 }
 
 type statusPool struct {
