@@ -59,11 +59,20 @@ func (h *hold) releaseLine(b *block, name string) string {
 // answer worse than a failback would: when no pool from the held one on is up,
 // the earlier pool answers. An override on either pool, or a release line
 // for the hold, ends it at once: the operator decides.
+//
+// When a hold ends, c.unheld says why, for the log.
 func (b *block) holdBack(c, prev *choice, name string, ipv4 bool, judge judge, verdicts []poolVerdict, live [][]member, ov *overrideSet, now time.Time) {
-	if b.failback.immediate() || prev == nil || prev.active < 0 || c.active < 0 || c.active >= prev.active {
+	if prev == nil {
+		return
+	}
+	if prev.hold != nil {
+		c.unheld = b.unheld(c, prev)
+	}
+	if b.failback.immediate() || prev.active < 0 || c.active < 0 || c.active >= prev.active {
 		return // no failback: nothing to hold back
 	}
 	if b.overridden(name, c.active, judge, live, ov) || b.overridden(name, prev.active, judge, live, ov) {
+		c.unheld = "an override is in force"
 		return
 	}
 	h := prev.hold
@@ -77,10 +86,13 @@ func (b *block) holdBack(c, prev *choice, name string, ipv4 bool, judge judge, v
 	if failed := b.lastFailure(h.from, live); failed.After(h.clean) {
 		h = &hold{from: h.from, since: h.since, clean: failed}
 	}
-	if ov.released(name, b.pools[h.from].name, h.since) {
+	from := b.pools[h.from].name
+	if ov.released(name, from, h.since) {
+		c.unheld = "released by the override file"
 		return
 	}
 	if !b.failback.manual && !now.Before(h.until(b.failback)) {
+		c.unheld = "pool " + from + " was up for " + b.failback.String() + " without a failed probe"
 		return
 	}
 	ips, i := b.healthyFrom(prev.active, ipv4, judge, verdicts, live)
@@ -88,9 +100,24 @@ func (b *block) holdBack(c, prev *choice, name string, ipv4 bool, judge judge, v
 		ips, i = b.healthyFrom(h.from+1, ipv4, judge, verdicts, live)
 	}
 	if i < 0 {
+		c.unheld = "no pool after " + from + " is up"
 		return
 	}
-	c.ips, c.pool, c.active, c.reason, c.hold = ips, b.pools[i].name, i, "failover", h
+	c.ips, c.pool, c.active, c.reason, c.hold, c.unheld = ips, b.pools[i].name, i, "failover", h, ""
+}
+
+// unheld says why the hold of prev ends when health alone chose c, unless
+// holdBack finds another reason or keeps holding.
+func (b *block) unheld(c, prev *choice) string {
+	switch {
+	case c.active < 0:
+		return "every pool is down"
+	case b.failback.immediate():
+		return "failback is immediate now"
+	case c.active >= prev.active:
+		return "pool " + b.pools[prev.hold.from].name + " is down again"
+	}
+	return ""
 }
 
 // healthyFrom returns the healthy addresses of one family of the first pool,

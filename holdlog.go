@@ -26,7 +26,7 @@ func (h *holds) follow(b *block, prev, next []*decision, now time.Time) {
 		case before != nil && after == nil:
 			h.add(-1)
 			log.Infof("%s %s: the hold of pool %s ends after %s: %s", name, prev[j].heldTypes(),
-				b.pools[before.from].name, now.Sub(before.since).Round(time.Second), b.holdEndedBecause(name, before, next[j], now))
+				b.pools[before.from].name, now.Sub(before.since).Round(time.Second), next[j].unheld())
 		}
 	}
 }
@@ -79,31 +79,16 @@ func (d *decision) heldPool() string {
 
 // holdEnd says when hold h of name ends by itself, or how to release it.
 func (b *block) holdEnd(name string, h *hold) string {
-	if b.failback.manual {
-		line := "'" + h.releaseLine(b, name) + "'"
-		if b.overrides != nil {
-			return "until released: add " + line + " to " + b.overrides.path
-		}
-		return "until released by the override file line " + line
+	if b.failback.manual { // which setup refuses without an override file
+		return "until released: add '" + h.releaseLine(b, name) + "' to " + b.overrides.path
 	}
 	return "until " + h.until(b.failback).UTC().Format(time.RFC3339) + " (failback " + b.failback.String() + ", restarted by a failed probe)"
 }
 
-// holdEndedBecause says why hold h of name ended, in the decision next.
-func (b *block) holdEndedBecause(name string, h *hold, next *decision, now time.Time) string {
-	from := b.pools[h.from].name
-	c := &next.a
-	if c.governed && c.active != h.from && next.aaaa.active == h.from {
-		c = &next.aaaa
+// unheld says why the hold of the decision before d ended.
+func (d *decision) unheld() string {
+	if d.a.unheld != "" {
+		return d.a.unheld
 	}
-	ov := b.overrides.current()
-	switch {
-	case c.active != h.from:
-		return "pool " + from + " is not answered any more"
-	case ov.released(name, from, h.since):
-		return "released by the override file"
-	case !b.failback.manual && !now.Before(h.until(b.failback)):
-		return "pool " + from + " was up for " + b.failback.String() + " without a failed probe; answers fail back"
-	}
-	return "an override is in force, or no pool after " + from + " is up; answers fail back"
+	return d.aaaa.unheld
 }

@@ -58,26 +58,33 @@ type overrideSet struct {
 	addrs    map[netip.Addr]*override
 	pools    map[poolTarget]*override
 	all      []*override     // in the order of the file
-	releases map[release]int // release lines, to their line numbers
+	releases map[poolTarget]release // the latest release line of each target
 	bad      []badLine
 }
 
 // release is a line `NAME/POOL release SINCE` of an override file: it ends
-// the failback hold of NAME that keeps its answers from POOL and started at
-// SINCE (failback.go). Naming the hold by its start makes the line release
-// that hold alone: left in the file, it does not release the hold of the next
-// incident, which starts at another time.
+// the failback holds of NAME that keep its answers from POOL and started by
+// SINCE, give or take releaseSkew (failback.go). Naming the hold by its start
+// keeps the line from releasing the next incident's: left in the file, it
+// does nothing to a hold that starts later.
 type release struct {
 	target poolTarget
 	since  int64 // Unix seconds
+	line   int
 }
+
+// releaseSkew is how much later than the SINCE of a release line a hold may
+// have started and still be released: the replicas of a deployment see the
+// pool come back at slightly different times (their probes are not in step,
+// and each starts its own hold), and one line must release the holds of all.
+const releaseSkew = time.Minute
 
 // parseOverrides reads an override file's content: one `TARGET STATE [REASON...]`
 // a line, where TARGET is an address or NAME/POOL and STATE is up, down or
 // drain; `#` starts a comment. A line that says anything else, or a target
 // given again, is reported in bad and ignored: the other lines still apply.
 func parseOverrides(content []byte) *overrideSet {
-	set := &overrideSet{addrs: map[netip.Addr]*override{}, pools: map[poolTarget]*override{}, releases: map[release]int{}}
+	set := &overrideSet{addrs: map[netip.Addr]*override{}, pools: map[poolTarget]*override{}, releases: map[poolTarget]release{}}
 	scanner := bufio.NewScanner(bytes.NewReader(content))
 	scanner.Buffer(nil, maxOverrideFile)
 	for n := 1; scanner.Scan(); n++ {
@@ -166,11 +173,10 @@ func (s *overrideSet) addRelease(n int, fields []string) string {
 	if err != nil {
 		return fmt.Sprintf("'%s' is not the start of a hold, such as 2026-12-03T10:15:04Z", fields[2])
 	}
-	r := release{t, since.Unix()}
-	if prev, ok := s.releases[r]; ok {
-		return fmt.Sprintf("this hold is already released at line %d", prev)
+	if prev, ok := s.releases[t]; ok && prev.since > since.Unix() {
+		return "" // an earlier incident's: the later line releases all it would
 	}
-	s.releases[r] = n
+	s.releases[t] = release{t, since.Unix(), n}
 	return ""
 }
 
@@ -184,8 +190,8 @@ func (s *overrideSet) released(name, pool string, since time.Time) bool {
 	if s == nil {
 		return false
 	}
-	_, ok := s.releases[release{poolTarget{name, pool}, since.Unix()}]
-	return ok
+	r, ok := s.releases[poolTarget{name, pool}]
+	return ok && since.Unix() <= r.since+int64(releaseSkew/time.Second)
 }
 
 // lookup returns the override in force for member addr of pool of name: of

@@ -119,7 +119,7 @@ func (s *overrideSet) describe() map[string]string {
 		}
 		lines[o.target] = line
 	}
-	for r := range s.releases {
+	for _, r := range s.releases {
 		line := r.String()
 		lines[line] = line
 	}

@@ -215,6 +215,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if err := p.settleFleet(b); err != nil {
 		return nil, err
 	}
+	if line, ok := p.seen["failback"]; ok && b.failback.manual && b.overrides == nil {
+		return nil, errAt(p.c, line, "failback manual needs 'override FILE' in the block: a line there releases each hold")
+	}
 
 	for _, pl := range b.pools {
 		for i := range pl.members {

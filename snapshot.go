@@ -67,6 +67,7 @@ type choice struct {
 	changed time.Time // when the answer (addresses, rcode) last changed
 	ttlWhy  string    // why ttl is what it is: see settleTTL
 	hold    *hold     // keeping the answers on a later pool: see failback.go; nil for none
+	unheld  string    // why the hold of the choice before ended with this one, for the log
 
 	// The answers counter of the last server that answered with this choice:
 	// looked up once, not on every query.

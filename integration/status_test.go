@@ -58,13 +58,23 @@ type statusEndpointFleet struct {
 }
 
 type statusAnswer struct {
-	Pool      string   `json:"pool"`
-	Reason    string   `json:"reason"`
-	Addresses []string `json:"addresses"`
-	Rcode     string   `json:"rcode"`
-	Why       string   `json:"why"`
-	TTL       uint32   `json:"ttl"`
-	TTLWhy    string   `json:"ttl_why"`
+	Pool      string      `json:"pool"`
+	Reason    string      `json:"reason"`
+	Addresses []string    `json:"addresses"`
+	Rcode     string      `json:"rcode"`
+	Why       string      `json:"why"`
+	TTL       uint32      `json:"ttl"`
+	TTLWhy    string      `json:"ttl_why"`
+	Hold      *statusHold `json:"hold"`
+}
+
+// statusHold is a failback hold of an answer.
+type statusHold struct {
+	Pool       string `json:"pool"`
+	Since      string `json:"since"`
+	CleanSince string `json:"clean_since"`
+	Until      string `json:"until"`
+	Release    string `json:"release"`
 }
 
 type statusPool struct {

@@ -30,6 +30,7 @@ var metrics = map[string][]string{
 	"coredns_failover_endpoint_transitions_total": {"to"},
 	"coredns_failover_override":                   {"name", "pool", "address", "state"},
 	"coredns_failover_override_bad_lines":         {"file"},
+	"coredns_failover_held_names":                 {},
 	"coredns_failover_kubernetes_api_up":          {"source"},
 	"coredns_failover_fleet_replicas":             {"group"},
 	"coredns_failover_fleet_alone":                {"group"},
