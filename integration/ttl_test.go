@@ -462,3 +462,61 @@ func TestTTLThroughUnbound(t *testing.T) {
 		}
 	})
 }
+
+// TestTTLFlapThroughUnbound follows a flap through Unbound under `ttl 300 5`:
+// Unbound cached the primary while it was in doubt, so with MIN; it asks
+// again once that runs out, a few seconds after the failover, and the
+// primary comes back right after. A resolver that held the answer with MIN
+// when it changed should get MIN again, and follow the failback within MIN
+// too: a flap is when a change may come.
+//
+// It fails today when rise × interval < MIN + 1 s (here 2 s against 6): the
+// short TTL after a change lasts rise × interval (changeWindow in ttl.go),
+// while a resolver that held the previous answer with MIN asks again up to
+// MIN, plus the second of its clock, after the change: past the window, it
+// gets SECONDS, and misses the failback for up to SECONDS. A window of
+// max(rise × interval, MIN + 1 s) makes it pass.
+func TestTTLFlapThroughUnbound(t *testing.T) {
+	c := startTTLChain(t, [2]string{"127.0.31.71", "127.0.31.72"}, fmt.Sprintf("%d %d", ttlSeconds, ttlMin))
+	c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlRise*ttlInterval+ttlSlack)
+	c.killPrimary(t)
+	c.waitCore(t, ttlAnswer{c.primaryIP, ttlMin}, ttlInterval+ttlSlack) // doubt
+	if first := c.ask(t); first != (ttlAnswer{c.primaryIP, ttlMin}) {
+		t.Fatalf("unbound's first answer: %s, want %s", first, ttlAnswer{c.primaryIP, ttlMin})
+	}
+	coreTook := waitAnswer(t, c.core, ttlName, c.secondaryIP, ttlFall*ttlInterval+ttlSlack)
+	failedOver := time.Now() // within 10 ms of CoreDNS's failover
+	failover := c.untilUnbound(t, c.secondaryIP, ttlMin*time.Second+time.Second+ttlPoll+ttlSlack)
+	fetched := time.Since(failedOver)
+
+	// The primary back: a flap. CoreDNS fails back after rise probes.
+	c.primary.reopen()
+	backTook := waitAnswer(t, c.core, ttlName, c.primaryIP, (ttlRise+1)*ttlInterval+ttlSlack)
+	coreBack := time.Now()
+	within := ttlMin*time.Second + time.Second + ttlPoll
+	back := c.untilUnbound(t, c.primaryIP, within+ttlSlack)
+	seen := time.Since(coreBack)
+	t.Logf("flap: CoreDNS failed over %v after the primary's doubt began; unbound fetched the secondary %v later with TTL %d (rise × interval = %v); CoreDNS failed back %v after the primary returned; unbound's clients: %s after %v",
+		coreTook.Round(time.Millisecond), fetched.Round(time.Millisecond), failover.ttl, ttlRise*ttlInterval, backTook.Round(time.Millisecond), back, seen.Round(time.Millisecond))
+	switch {
+	case back.addrs != c.primaryIP:
+		t.Errorf("unbound's clients still see the secondary (TTL %d left) %v after CoreDNS failed back, want the primary within MIN + 1 s: unbound fetched the secondary %v after the failover, past rise × interval (%v), and got TTL %d",
+			back.ttl, seen.Round(time.Millisecond), fetched.Round(time.Millisecond), ttlRise*ttlInterval, failover.ttl)
+	case seen > within:
+		t.Errorf("unbound's clients saw the failback %v after CoreDNS, want within MIN + 1 s", seen.Round(time.Millisecond))
+	}
+}
+
+// untilUnbound has a client ask Unbound every ttlPoll until it answers addr,
+// for at most within, and returns its last answer.
+func (c *ttlChain) untilUnbound(t *testing.T, addr string, within time.Duration) ttlAnswer {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := c.ask(t)
+		if got.addrs == addr || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(ttlPoll)
+	}
+}
