@@ -171,10 +171,14 @@ func TestTTLFollowsHealth(t *testing.T) {
 	if c.ttl != 5 || c.ttlWhy != ttlChanged {
 		t.Errorf("first answer: ttl %d (%s), want 5 (changed): one probe judged it", c.ttl, c.ttlWhy)
 	}
-	if want := tl.now.Add(2 * time.Second); !tl.prev.deadline.Equal(want) {
-		t.Errorf("deadline %s, want the end of rise × interval %s", tl.prev.deadline, want)
+	// max(rise × interval, MIN + 1 s): 6 s.
+	if want := tl.now.Add(6 * time.Second); !tl.prev.deadline.Equal(want) {
+		t.Errorf("deadline %s, want the end of the window after a change %s", tl.prev.deadline, want)
 	}
-	if c := tl.at(2*time.Second, ""); c.ttl != 300 || c.ttlWhy != ttlSteady || !tl.prev.deadline.IsZero() {
+	if c := tl.at(5*time.Second, ""); c.ttl != 5 || c.ttlWhy != ttlChanged {
+		t.Errorf("5 s after the start: ttl %d (%s), want 5 (changed): a resolver that got 5 asks again now", c.ttl, c.ttlWhy)
+	}
+	if c := tl.at(time.Second, ""); c.ttl != 300 || c.ttlWhy != ttlSteady || !tl.prev.deadline.IsZero() {
 		t.Errorf("steady: ttl %d (%s), deadline %s; want 300 (steady), none", c.ttl, c.ttlWhy, tl.prev.deadline)
 	}
 	if c := tl.at(time.Minute, "", "192.0.2.1"); c.ttl != 5 || c.ttlWhy != ttlChanged {

@@ -9,7 +9,8 @@ import (
 // With `ttl SECONDS MIN`, answers carry SECONDS while nothing suggests a
 // change, and MIN while one may come: an answered endpoint is in doubt (a
 // probe failed, `fall` is not reached), a failback hold is running, every
-// pool is down, or the answer changed less than rise × interval ago. A
+// pool is down, or the answer changed less than rise × interval (at least
+// MIN + 1 s) ago. A
 // resolver then caches long in calm times, and follows the next change
 // within MIN seconds of it whenever it last asked in such a time. A resolver
 // that cached a calm answer keeps it for up to SECONDS: DNS cannot take an
@@ -52,9 +53,13 @@ func (b *block) settleTTL(c, prev *choice, ipv4 bool, judge judge, live [][]memb
 }
 
 // changeWindow is how long after a change answers keep the short TTL: the
-// time the endpoint that changed needs to show it was a flap (rise probes).
+// time the endpoint that changed needs to show it was a flap (rise probes),
+// and at least MIN + 1 s. A resolver that held the old answer with MIN asks
+// again up to MIN (and Unbound a second more) after the change: it must get
+// MIN again, or the next change, a flap's failback, reaches it only after
+// SECONDS (integration/ttl_test.go, TestTTLFlapThroughUnbound).
 func (b *block) changeWindow() time.Duration {
-	return time.Duration(b.probe.Rise) * b.probe.Interval
+	return max(time.Duration(b.probe.Rise)*b.probe.Interval, time.Duration(b.minTTL)*time.Second+time.Second)
 }
 
 // deadline returns when c must be decided again though no health changes:

@@ -152,7 +152,7 @@ func TestTTLFollowsHealth(t *testing.T) {
 		block(dark, fmt.Sprintf("%d %d", ttlSeconds, ttlMin), "all_down nodata\n")+
 		block(held, fmt.Sprintf("%d %d", ttlSeconds, ttlMin), "failback 1m\n")+
 		"}\n")
-	window := ttlRise * ttlInterval // the short TTL after a change
+	window := max(ttlRise*ttlInterval, ttlMin*time.Second+time.Second) // the short TTL after a change
 	wait := func(name string, want ttlWant, within time.Duration) time.Duration {
 		t.Helper()
 		return waitTTLWhy(t, udp, statusAddr, name, want, within)
@@ -169,7 +169,7 @@ func TestTTLFollowsHealth(t *testing.T) {
 	wait(app, ttlWant{primaryIP, ttlMin, "changed"}, window)
 	calmIs(primaryIP)
 	took := wait(app, ttlWant{primaryIP, ttlSeconds, "steady"}, window+ttlSlack)
-	t.Logf("fresh start: TTL %d (changed), then %d after %v more (rise × interval = %v)", ttlMin, ttlSeconds, took.Round(time.Millisecond), window)
+	t.Logf("fresh start: TTL %d (changed), then %d after %v more (the window, max(rise × interval, MIN + 1 s) = %v)", ttlMin, ttlSeconds, took.Round(time.Millisecond), window)
 
 	// One failed probe of the answered primary, fewer than fall: doubt.
 	primary.set(unavailable)
@@ -190,9 +190,9 @@ func TestTTLFollowsHealth(t *testing.T) {
 	t.Logf("failover: TTL %d (changed) %v after the primary's doubt began", ttlMin, took.Round(time.Millisecond))
 	took = wait(app, ttlWant{secondaryIP, ttlSeconds, "steady"}, window+ttlSlack)
 	if took < window-ttlSlack/2 {
-		t.Errorf("the short TTL after the failover lasted %v, want rise × interval = %v", took, window)
+		t.Errorf("the short TTL after the failover lasted %v, want the window, max(rise × interval, MIN + 1 s) = %v", took, window)
 	}
-	t.Logf("after the failover: TTL %d (steady) after %v (rise × interval = %v)", ttlSeconds, took.Round(time.Millisecond), window)
+	t.Logf("after the failover: TTL %d (steady) after %v (the window, max(rise × interval, MIN + 1 s) = %v)", ttlSeconds, took.Round(time.Millisecond), window)
 	calmIs(secondaryIP)
 
 	// Every pool down: app answers the primary as if healthy (all_down
@@ -470,12 +470,12 @@ func TestTTLThroughUnbound(t *testing.T) {
 // when it changed should get MIN again, and follow the failback within MIN
 // too: a flap is when a change may come.
 //
-// It fails today when rise × interval < MIN + 1 s (here 2 s against 6): the
-// short TTL after a change lasts rise × interval (changeWindow in ttl.go),
-// while a resolver that held the previous answer with MIN asks again up to
-// MIN, plus the second of its clock, after the change: past the window, it
-// gets SECONDS, and misses the failback for up to SECONDS. A window of
-// max(rise × interval, MIN + 1 s) makes it pass.
+// It failed when the short TTL after a change lasted rise × interval alone
+// (here 2 s against MIN + 1 s = 6 s): a resolver that held the previous
+// answer with MIN asks again up to MIN, plus the second of its clock, after
+// the change; past the window, it got SECONDS, and missed the failback for up
+// to SECONDS. The window is now max(rise × interval, MIN + 1 s) (changeWindow
+// in ttl.go).
 func TestTTLFlapThroughUnbound(t *testing.T) {
 	c := startTTLChain(t, [2]string{"127.0.31.71", "127.0.31.72"}, fmt.Sprintf("%d %d", ttlSeconds, ttlMin))
 	c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlRise*ttlInterval+ttlSlack)
@@ -496,7 +496,7 @@ func TestTTLFlapThroughUnbound(t *testing.T) {
 	within := ttlMin*time.Second + time.Second + ttlPoll
 	back := c.untilUnbound(t, c.primaryIP, within+ttlSlack)
 	seen := time.Since(coreBack)
-	t.Logf("flap: CoreDNS failed over %v after the primary's doubt began; unbound fetched the secondary %v later with TTL %d (rise × interval = %v); CoreDNS failed back %v after the primary returned; unbound's clients: %s after %v",
+	t.Logf("flap: CoreDNS failed over %v after the primary's doubt began; unbound fetched the secondary %v later with TTL %d (the window, max(rise × interval, MIN + 1 s) = %v); CoreDNS failed back %v after the primary returned; unbound's clients: %s after %v",
 		coreTook.Round(time.Millisecond), fetched.Round(time.Millisecond), failover.ttl, ttlRise*ttlInterval, backTook.Round(time.Millisecond), back, seen.Round(time.Millisecond))
 	switch {
 	case back.addrs != c.primaryIP:
