@@ -25,6 +25,8 @@ const (
 	ttlTimeout  = 500 * time.Millisecond
 	ttlFall     = 3
 	ttlRise     = 2
+	// How long answers keep MIN after a change (changeWindow in ttl.go).
+	ttlWindow = max(ttlRise*ttlInterval, ttlMin*time.Second+time.Second)
 	// What a loaded, shared 2-core machine adds to a bound the settings give.
 	ttlSlack = time.Second
 	// How often a client asks: the brief's 100-200 ms.
@@ -152,7 +154,7 @@ func TestTTLFollowsHealth(t *testing.T) {
 		block(dark, fmt.Sprintf("%d %d", ttlSeconds, ttlMin), "all_down nodata\n")+
 		block(held, fmt.Sprintf("%d %d", ttlSeconds, ttlMin), "failback 1m\n")+
 		"}\n")
-	window := max(ttlRise*ttlInterval, ttlMin*time.Second+time.Second) // the short TTL after a change
+	window := ttlWindow // the short TTL after a change
 	wait := func(name string, want ttlWant, within time.Duration) time.Duration {
 		t.Helper()
 		return waitTTLWhy(t, udp, statusAddr, name, want, within)
@@ -205,14 +207,14 @@ func TestTTLFollowsHealth(t *testing.T) {
 
 	// The secondary back: a change (from all_down, which no hold keeps).
 	secondary.set(healthy)
-	wait(app, ttlWant{secondaryIP, ttlMin, "changed"}, ttlRise*ttlInterval+ttlSlack)
+	wait(app, ttlWant{secondaryIP, ttlMin, "changed"}, ttlWindow+ttlSlack)
 	wait(held, ttlWant{secondaryIP, ttlMin, "changed"}, ttlSlack)
 	wait(held, ttlWant{secondaryIP, ttlSeconds, "steady"}, window+ttlSlack)
 
 	// The primary back: app fails back, held stays on the secondary for a
 	// minute, short all along: its answer will change when the hold ends.
 	primary.set(healthy)
-	took = wait(app, ttlWant{primaryIP, ttlMin, "changed"}, ttlRise*ttlInterval+ttlSlack)
+	took = wait(app, ttlWant{primaryIP, ttlMin, "changed"}, ttlWindow+ttlSlack)
 	wait(held, ttlWant{secondaryIP, ttlMin, "hold"}, ttlSlack)
 	calmIs(primaryIP)
 	t.Logf("failback: TTL %d (changed) %v after the primary passed again; a name under failback 1m stays on the secondary with TTL %d (hold)", ttlMin, took.Round(time.Millisecond), ttlMin)
@@ -362,7 +364,7 @@ func (c *ttlChain) followFailover(t *testing.T, situation string, died time.Time
 		got := c.ask(t)
 		seen := time.Since(died)
 		if got.addrs == c.secondaryIP {
-			t.Logf("%s: CoreDNS failed over %v after the primary died; unbound's clients saw it after %v (interval × fall + MIN + 1 s = %v); the longest TTL unbound gave the old address meanwhile: %d; the new one: %d (%d while unbound fetched it within rise × interval of the change, else %d)",
+			t.Logf("%s: CoreDNS failed over %v after the primary died; unbound's clients saw it after %v (interval × fall + MIN + 1 s = %v); the longest TTL unbound gave the old address meanwhile: %d; the new one: %d (%d while unbound fetched it within the window after the change, else %d)",
 				situation, coreTook.Round(time.Millisecond), seen.Round(time.Millisecond), bound, staleTTL, got.ttl, ttlMin, ttlSeconds)
 			// A client asks every ttlPoll: it sees the change up to that late.
 			if seen > bound+ttlPoll {
@@ -397,7 +399,7 @@ func TestTTLThroughUnbound(t *testing.T) {
 		first := c.ask(t)
 		cached := time.Now()
 		if first != (ttlAnswer{c.primaryIP, ttlMin}) {
-			t.Fatalf("unbound's first answer: %s, want %s: asked within rise × interval of CoreDNS's start", first, ttlAnswer{c.primaryIP, ttlMin})
+			t.Fatalf("unbound's first answer: %s, want %s: asked within the window after CoreDNS's start", first, ttlAnswer{c.primaryIP, ttlMin})
 		}
 		died := c.killPrimary(t)
 		// Its first failed probe, an interval later, must come while Unbound
@@ -410,7 +412,7 @@ func TestTTLThroughUnbound(t *testing.T) {
 
 	t.Run("ttl 300 5 cached in doubt", func(t *testing.T) {
 		c := startTTLChain(t, [2]string{"127.0.31.21", "127.0.31.22"}, withMin)
-		c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlRise*ttlInterval+ttlSlack)
+		c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlWindow+ttlSlack)
 		died := c.killPrimary(t)
 		// Its first failed probe: doubt. Unbound, which has not asked yet,
 		// as one whose cached answer ran out then, gets MIN.
@@ -424,7 +426,7 @@ func TestTTLThroughUnbound(t *testing.T) {
 	t.Run("ttl 300 5 cached when calm", func(t *testing.T) {
 		c := startTTLChain(t, [2]string{"127.0.31.31", "127.0.31.32"}, withMin)
 		// Past the start's window, CoreDNS answers SECONDS; Unbound has not asked yet.
-		c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlRise*ttlInterval+ttlSlack)
+		c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlWindow+ttlSlack)
 		// As with ttl 300 alone: the TTL cached, less the time the failover took.
 		c.staleAfterFailover(t, "ttl "+withMin+", cached when calm", ttlSeconds)
 	})
@@ -478,7 +480,7 @@ func TestTTLThroughUnbound(t *testing.T) {
 // in ttl.go).
 func TestTTLFlapThroughUnbound(t *testing.T) {
 	c := startTTLChain(t, [2]string{"127.0.31.71", "127.0.31.72"}, fmt.Sprintf("%d %d", ttlSeconds, ttlMin))
-	c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlRise*ttlInterval+ttlSlack)
+	c.waitCore(t, ttlAnswer{c.primaryIP, ttlSeconds}, ttlWindow+ttlSlack)
 	c.killPrimary(t)
 	c.waitCore(t, ttlAnswer{c.primaryIP, ttlMin}, ttlInterval+ttlSlack) // doubt
 	if first := c.ask(t); first != (ttlAnswer{c.primaryIP, ttlMin}) {
@@ -497,11 +499,11 @@ func TestTTLFlapThroughUnbound(t *testing.T) {
 	back := c.untilUnbound(t, c.primaryIP, within+ttlSlack)
 	seen := time.Since(coreBack)
 	t.Logf("flap: CoreDNS failed over %v after the primary's doubt began; unbound fetched the secondary %v later with TTL %d (the window, max(rise × interval, MIN + 1 s) = %v); CoreDNS failed back %v after the primary returned; unbound's clients: %s after %v",
-		coreTook.Round(time.Millisecond), fetched.Round(time.Millisecond), failover.ttl, ttlRise*ttlInterval, backTook.Round(time.Millisecond), back, seen.Round(time.Millisecond))
+		coreTook.Round(time.Millisecond), fetched.Round(time.Millisecond), failover.ttl, ttlWindow, backTook.Round(time.Millisecond), back, seen.Round(time.Millisecond))
 	switch {
 	case back.addrs != c.primaryIP:
 		t.Errorf("unbound's clients still see the secondary (TTL %d left) %v after CoreDNS failed back, want the primary within MIN + 1 s: unbound fetched the secondary %v after the failover, past rise × interval (%v), and got TTL %d",
-			back.ttl, seen.Round(time.Millisecond), fetched.Round(time.Millisecond), ttlRise*ttlInterval, failover.ttl)
+			back.ttl, seen.Round(time.Millisecond), fetched.Round(time.Millisecond), ttlWindow, failover.ttl)
 	case seen > within:
 		t.Errorf("unbound's clients saw the failback %v after CoreDNS, want within MIN + 1 s", seen.Round(time.Millisecond))
 	}
