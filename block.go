@@ -23,6 +23,9 @@ type block struct {
 	ttl     uint32   // cap on the TTL of the address records answered
 	allDown allDownPolicy
 
+	weighted bool // it has weight lines (weights.go)
+	answers  int  // answers N: at most N addresses a query; 0 for all
+
 	shortTTL bool   // ttl SECONDS MIN: minTTL while a change may come (ttl.go)
 	minTTL   uint32 // that MIN
 	failback failbackPolicy
@@ -61,6 +64,9 @@ type member struct {
 	serving  bool // Kubernetes says it serves (for service/: the Service has a serving endpoint)
 	unprobed bool // its probes have no verdict yet: it waits for one
 	weight   int  // what it adds to its pool's healthy count when healthy: see memberWeight
+
+	share      int  // its `weight` line's count: its share of the answers (weights.go); 0 for none given
+	unanswered bool // weight 0: probed, never answered
 }
 
 // has reports whether addr is a member of p, or may be one: a Service's

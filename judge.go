@@ -16,6 +16,9 @@ type judge func(p *pool, m member) memberState
 func judgeName(name string, ov *overrideSet, healthy func(member) bool) judge {
 	return func(p *pool, m member) memberState {
 		s := memberState{healthy: healthy(m)}
+		if m.unanswered {
+			s.healthy, s.drained = false, true // weight 0
+		}
 		if o := ov.lookup(name, p.name, m.addr); o != nil {
 			s.override = o
 			s.healthy = o.state == overrideUp

@@ -62,7 +62,9 @@ func rewriteAddresses(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *cho
 	replaced := cnameChain(append(chainBuf[:0], owner), res.Answer)
 	replaced = cutLoop(replaced, res.Answer, q.Name, hops)
 
-	answer, room := newAnswer(len(res.Answer)+len(c.ips), q.Qtype, len(c.ips))
+	var drawBuf [8]net.IP
+	ips := c.drawn(drawBuf[:])
+	answer, room := newAnswer(len(res.Answer)+len(ips), q.Qtype, len(ips))
 	ttl := c.ttl
 	hadAddresses := false
 	for _, rr := range res.Answer {
@@ -86,7 +88,7 @@ func rewriteAddresses(req, res *dns.Msg, snap *snapshot) (*dns.Msg, string, *cho
 		answer = append(answer, rr)
 	}
 	hdr := dns.RR_Header{Name: owner, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: ttl}
-	res.Answer = room.appendAddresses(answer, hdr, c.ips)
+	res.Answer = room.appendAddresses(answer, hdr, ips)
 
 	// Records failover made cannot carry the zone's signatures.
 	res.AuthenticatedData = false

@@ -116,6 +116,7 @@ type blockParser struct {
 	addresses map[netip.Addr]string // address, unmapped -> as first written
 	checks    []*healthcheck.Check
 	minimums  []minimum // min_healthy lines, settled once every pool is known
+	weights   []weightLine
 	services  []*serviceMember
 
 	fleetProbers int  // of `probers`; 0 when not given
@@ -168,6 +169,10 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			err = p.ttl(b)
 		case "failback":
 			b.failback, err = p.failback()
+		case "weight":
+			err = p.weight()
+		case "answers":
+			b.answers, err = p.answersCount()
 		case "all_down":
 			b.allDown, err = p.allDown()
 		case "override":
@@ -211,6 +216,10 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if err := p.settleMinHealthy(b); err != nil {
 		return nil, err
 	}
+	if err := p.settleWeights(b); err != nil {
+		return nil, err
+	}
+	b.weighted = len(p.weights) > 0
 	if err := p.settleServices(b); err != nil {
 		return nil, err
 	}
@@ -233,7 +242,7 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 }
 
 // repeatable are the properties that may be given more than once in a block.
-var repeatable = map[string]bool{"pool": true, "min_healthy": true, "header": true, "header_file": true}
+var repeatable = map[string]bool{"pool": true, "min_healthy": true, "header": true, "header_file": true, "weight": true}
 
 // names reads NAME... after the `failover` keyword.
 func (p *blockParser) names() ([]string, error) {

@@ -104,7 +104,7 @@ func TestSetupErrors(t *testing.T) {
 		{"name in two blocks", "failover a.example.org {\n" + ok + "}\nfailover b.example.org a.example.org {\n" + ok + "}",
 			"Testfile:5 - Error during parsing: name 'a.example.org.' is already governed by the failover block at line 1"},
 		{"no block", "failover a.example.org", "Testfile:1 - Error during parsing: failover block for a.example.org. has no 'primary' line"},
-		{"unknown keyword", "failover a.example.org {\n" + ok + "weight 3\n}", "Testfile:4 - Error during parsing: unknown property 'weight'"},
+		{"unknown keyword", "failover a.example.org {\n" + ok + "ratio 3\n}", "Testfile:4 - Error during parsing: unknown property 'ratio'"},
 		{"no primary", "failover a.example.org {\ncheck tcp://:80\n}", "Testfile:1 - Error during parsing: failover block for a.example.org. has no 'primary' line"},
 		{"empty primary", "failover a.example.org {\nprimary\ncheck tcp://:80\n}", "Testfile:2 - Error during parsing: 'primary' needs at least one ADDRESS"},
 		{"bad address", "failover a.example.org {\nprimary 192.0.2.300\ncheck tcp://:80\n}", "Testfile:2 - Error during parsing: '192.0.2.300' is not an IPv4 or IPv6 address"},

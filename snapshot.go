@@ -69,6 +69,9 @@ type choice struct {
 	hold    *hold     // keeping the answers on a later pool: see failback.go; nil for none
 	unheld  string    // why the hold of the choice before ended with this one, for the log
 
+	answers int   // answers N of the block: at most N of ips a query; 0 for all (weights.go)
+	shares  []int // the weights of ips, under answers N
+
 	// The answers counter of the last server that answered with this choice:
 	// looked up once, not on every query.
 	counter *atomic.Pointer[answerCounter]
@@ -219,6 +222,9 @@ func (b *block) decide(name string, judge judge, prev *decision, ov *overrideSet
 			continue
 		}
 		b.holdBack(f.c, f.prev, name, f.ipv4, judge, d.pools, live, ov, now)
+		if b.weighted || b.answers > 0 {
+			b.weigh(f.c, slices.Concat(live...))
+		}
 		b.settleTTL(f.c, f.prev, f.ipv4, judge, live, now)
 		d.deadline = earliest(d.deadline, f.c.deadline(b, now))
 	}
