@@ -121,7 +121,7 @@ func (f *Failover) publishFirst(healthy func(member) bool) {
 	for i, b := range f.blocks {
 		ds := next.blockDecisions(i, b)
 		f.deadlines.set(i, ds)
-		f.holds.count(b, ds)
+		f.holds.count(ds)
 	}
 	f.judged.Store(true)
 	f.stateSeries = lookupStateSeries(f.blocks)

@@ -33,7 +33,7 @@ func (h *holds) follow(b *block, prev, next []*decision, now time.Time) {
 
 // count adds the holds of decisions, the first an instance publishes (which a
 // reload may carry over).
-func (h *holds) count(b *block, decisions []*decision) {
+func (h *holds) count(decisions []*decision) {
 	for _, d := range decisions {
 		if d.held() != nil {
 			h.add(1)
