@@ -222,7 +222,10 @@ func TestMassFailoverReachesAnswersAndSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := followGoroutines()
+	// An earlier test's goroutine may still be returning after its
+	// instance's shutdown waited for it: count from none.
+	waitUntil(t, "the goroutines of earlier instances end", func() bool { return followGoroutines() == 0 })
+	before := 0
 	if err := f.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
