@@ -34,6 +34,9 @@ type block struct {
 	insecureTLS bool                             // tls_insecure_skip_verify: warned about at startup
 	overrides   *overrideSource                  // the override file it reads; nil for none
 	status      string                           // the address of its status endpoint; "" for none
+	alerts      []alertRule                      // its alert lines (alertrule.go)
+	alertToken  *tokenFile                       // of alert_token_file; nil without
+	alertStore  atomic.Pointer[alertStore]       // the alerts pushed to its status address, from OnStartup
 	source      kube.Source                      // where its Services and its fleet's Leases are read (kubeconfig); in-cluster by default
 	fleet       *fleetOptions                    // its fleet lines; nil without `fleet`
 	membership  atomic.Pointer[fleet.Membership] // in its fleet, from OnStartup (fleetblock.go); read by the status page

@@ -51,7 +51,7 @@ func (tl *timeline) at(wait time.Duration, overrides string, down ...string) *ch
 		return !strings.Contains(" "+strings.Join(down, " ")+" ", " "+m.addr.String()+" ")
 	}
 	name := tl.b.names[0]
-	d := tl.b.decide(name, judgeName(name, ov, healthy), tl.prev, ov, tl.now)
+	d := tl.b.decide(name, judgeName(name, ov, nil, healthy), tl.prev, ov, tl.now)
 	tl.prev = &d
 	return &d.a
 }

@@ -42,6 +42,7 @@ type Failover struct {
 
 	overrides      []*overrideSource // the override files of its blocks, each once
 	overrideSeries []series          // the series of the overrides in force; owned by follow once started
+	alertSeries    []series          // the series of the targets alerts hold down; owned by follow once started
 	stopWatching   chan struct{}     // closed by OnShutdown: the override files' polling ends
 	watching       sync.WaitGroup
 	stopOnce       sync.Once // OnShutdown's
@@ -128,6 +129,7 @@ func (f *Failover) publishFirst(healthy func(member) bool) {
 	f.stateSeries.recordState(f.blocks, next, healthy)
 	f.overrideSeries = overrideSeries(f.blocks)
 	setOverrideSeries(nil, f.overrideSeries)
+	f.recordAlertSeries(next, allPositions(len(f.blocks)))
 }
 
 // Ready implements the ready plugin's Readiness: ready once every endpoint has
@@ -162,6 +164,8 @@ func (f *Failover) OnShutdown() error {
 		releaseSeries(f.series)
 		releaseSeries(f.overrideSeries)
 		f.overrideSeries = nil
+		releaseSeries(f.alertSeries)
+		f.alertSeries = nil
 	})
 	return nil
 }

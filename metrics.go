@@ -60,6 +60,14 @@ var (
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "answers_total",
 		Help: "Answers failover decided, per server, governed name, pool and reason (healthy, failover, all_down POLICY).",
 	}, []string{"server", "name", "pool", "reason"})
+	alertNotifications = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "alert_notifications_total",
+		Help: "Notifications of Alertmanager's webhook received at status addresses, by result (accepted, unauthorized, bad_request, too_large, full).",
+	}, []string{"result"})
+	alertHeld = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "alert_held",
+		Help: "1 for each target that firing alerts hold down, by governed name, pool and address (empty for a whole pool).",
+	}, []string{"name", "pool", "address"})
 	heldNames = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "held_names",
 		Help: "Governed names whose answers a failback hold keeps on a later pool (failback DURATION or manual).",

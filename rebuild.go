@@ -208,6 +208,7 @@ func (f *Failover) rebuild(healthy func(member) bool) {
 			names[j].record(b, name, prev.decisions[first+j], next.decisions[first+j], f.moves)
 		}
 	}
+	f.recordAlertSeries(next, affected)
 	if len(sources) > 0 {
 		series := overrideSeries(f.blocks)
 		setOverrideSeries(f.overrideSeries, series)

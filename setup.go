@@ -179,6 +179,10 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			b.overrides, err = p.overrideFile()
 		case "status":
 			b.status, err = p.statusAddress()
+		case "alert":
+			err = p.alertLine(b)
+		case "alert_token_file":
+			b.alertToken, err = p.alertTokenFile()
 		case "kubeconfig":
 			b.source, err = p.kubeconfig()
 		case "fleet":
@@ -226,6 +230,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 	if err := p.settleFleet(b); err != nil {
 		return nil, err
 	}
+	if err := p.settleAlerts(b); err != nil {
+		return nil, err
+	}
 	if line, ok := p.seen["failback"]; ok && b.failback.manual && b.overrides == nil {
 		return nil, errAt(p.c, line, "failback manual needs 'override FILE' in the block: a line there releases each hold")
 	}
@@ -242,7 +249,7 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 }
 
 // repeatable are the properties that may be given more than once in a block.
-var repeatable = map[string]bool{"pool": true, "min_healthy": true, "header": true, "header_file": true, "weight": true}
+var repeatable = map[string]bool{"pool": true, "min_healthy": true, "header": true, "header_file": true, "weight": true, "alert": true}
 
 // names reads NAME... after the `failover` keyword.
 func (p *blockParser) names() ([]string, error) {

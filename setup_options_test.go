@@ -159,7 +159,7 @@ func TestChooseWithMinHealthy(t *testing.T) {
 			down[netip.MustParseAddr(d)] = true
 		}
 		b := f.blocks[0]
-		c := b.decide(b.names[0], judgeName(b.names[0], nil, func(m member) bool { return !down[m.addr] }), nil, nil, time.Now()).a
+		c := b.decide(b.names[0], judgeName(b.names[0], nil, nil, func(m member) bool { return !down[m.addr] }), nil, nil, time.Now()).a
 		var got []string
 		for _, ip := range c.ips {
 			got = append(got, ip.String())

@@ -46,6 +46,7 @@ type decision struct {
 	a, aaaa choice
 	pools   []poolVerdict // by the block's pool index
 	block   *block        // that governs the name: its ttl and zone for negative answers
+	alerts  *alertView    // the alerts in force it was made under; nil for none
 
 	// When the decision must be made again though no health changed: a
 	// failback hold ends, or a short TTL after a change (ttl SECONDS MIN)
@@ -176,6 +177,7 @@ func (s *snapshot) rebuilt(blocks []*block, changed []int, healthy func(member) 
 // now, following prev, the decisions before (nil for none).
 func (b *block) decideNames(decisions, prev []*decision, healthy func(member) bool, now time.Time) {
 	ov := b.overrides.current()
+	av := b.alertStore.Load().view(b, now)
 	// One allocation for the block's decisions, one for their counters.
 	made := make([]decision, len(b.names))
 	counters := make([]atomic.Pointer[answerCounter], 2*len(b.names))
@@ -187,14 +189,16 @@ func (b *block) decideNames(decisions, prev []*decision, healthy func(member) bo
 			before = prev[j]
 		}
 		switch {
-		case ov.hasPoolOverride(name):
-			*d = b.decide(name, judgeName(name, ov, healthy), before, ov, now)
+		case ov.hasPoolOverride(name) || av.hasPool(name):
+			*d = b.decide(name, judgeName(name, ov, av, healthy), before, ov, now)
 		case shared < 0:
-			*d = b.decide(name, judgeName(name, ov, healthy), before, ov, now)
+			*d = b.decide(name, judgeName(name, ov, av, healthy), before, ov, now)
 			shared = j
 		default:
 			*d = made[shared]
 		}
+		// Made again when the first of its alerts' endsAt passes.
+		d.alerts, d.deadline = av, earliest(d.deadline, av.expiry())
 		d.a.name, d.a.counter = name, &counters[2*j]
 		d.aaaa.name, d.aaaa.counter = name, &counters[2*j+1]
 		decisions[j] = d

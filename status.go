@@ -87,6 +87,7 @@ type poolStatus struct {
 	Healthy    int              `json:"healthy"` // members counted healthy, overrides applied
 	MinHealthy int              `json:"min_healthy"`
 	Override   *overrideStatus  `json:"override,omitempty"` // of the whole pool, for this name
+	Alerts     []alertStatus    `json:"alerts,omitempty"`   // in force, holding the whole pool down for this name
 	Endpoints  []endpointStatus `json:"endpoints"`
 	Services   []serviceStatus  `json:"services,omitempty"` // its Kubernetes Services
 }
@@ -98,10 +99,12 @@ type endpointStatus struct {
 	Counted      string                `json:"counted"`                 // in answers, overrides applied: up, down or drained
 	Since        string                `json:"since,omitempty"`         // when the verdict last changed
 	LastProbe    *probeStatus          `json:"last_probe,omitempty"`
-	Override     *overrideStatus       `json:"override,omitempty"`   // in force for this member: of its address or its pool
-	Service      string                `json:"service,omitempty"`    // the pool's Service that gives it: endpoints/NS/SVC or service/NS/SVC
-	Kubernetes   string                `json:"kubernetes,omitempty"` // what Kubernetes says of it: serving or not serving
-	Fleet        *fleet.EndpointStatus `json:"fleet,omitempty"`      // how its fleet sees it: votes, probers, local and shared verdicts
+	Override     *overrideStatus       `json:"override,omitempty"`    // in force for this member: of its address or its pool
+	Alerts       []alertStatus         `json:"alerts,omitempty"`      // in force for this member: of its address or its pool
+	CountedWhy   string                `json:"counted_why,omitempty"` // "alert" when firing alerts count it down
+	Service      string                `json:"service,omitempty"`     // the pool's Service that gives it: endpoints/NS/SVC or service/NS/SVC
+	Kubernetes   string                `json:"kubernetes,omitempty"`  // what Kubernetes says of it: serving or not serving
+	Fleet        *fleet.EndpointStatus `json:"fleet,omitempty"`       // how its fleet sees it: votes, probers, local and shared verdicts
 }
 
 type probeStatus struct {
@@ -160,7 +163,7 @@ func buildStatus(instances []*Failover, addr, name string, now time.Time) *statu
 
 // nameStatus reports name, which d decided and ov overrides.
 func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) nameStatus {
-	judge := judgeName(name, ov, probedHealthy)
+	judge := judgeName(name, ov, d.alerts, probedHealthy)
 	live := b.liveMembers()
 	ns := nameStatus{Name: name, Server: server, Answer: map[string]answerStatus{}}
 	membership := b.membership.Load()
@@ -169,10 +172,10 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 		ns.Fleet = &gs
 	}
 	if d.a.governed {
-		ns.Answer["A"] = b.answerStatus(&d.a, true, d.pools, name, ov)
+		ns.Answer["A"] = b.answerStatus(&d.a, true, d.pools, name, ov, d.alerts)
 	}
 	if d.aaaa.governed {
-		ns.Answer["AAAA"] = b.answerStatus(&d.aaaa, false, d.pools, name, ov)
+		ns.Answer["AAAA"] = b.answerStatus(&d.aaaa, false, d.pools, name, ov, d.alerts)
 	}
 	for i := range b.pools {
 		p := &b.pools[i]
@@ -182,6 +185,7 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 			Healthy:    d.pools[i].healthy,
 			MinHealthy: max(p.minHealthy, 1),
 			Override:   b.overrideStatus(ov.poolOverride(name, p.name)),
+			Alerts:     alertsStatus(d.alerts.poolAlerts(name, p.name)),
 			Endpoints:  make([]endpointStatus, 0, len(live[i])),
 			Services:   servicesStatus(p.services),
 		}
@@ -198,12 +202,12 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 	return ns
 }
 
-func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name string, ov *overrideSet) answerStatus {
+func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name string, ov *overrideSet, av *alertView) answerStatus {
 	a := answerStatus{Pool: c.pool, Reason: c.reason, Addresses: make([]string, 0, len(c.ips)), Rcode: dns.RcodeToString[c.rcode]}
 	for _, ip := range c.ips {
 		a.Addresses = append(a.Addresses, ip.String())
 	}
-	a.Why = b.why(c, ipv4, verdicts, name, ov)
+	a.Why = b.why(c, ipv4, verdicts, name, ov, av)
 	a.TTL, a.TTLWhy = c.ttl, c.ttlWhy
 	if h := c.hold; h != nil {
 		a.Hold = &holdStatus{Pool: b.pools[h.from].name, Since: timestamp(h.since), CleanSince: timestamp(h.clean),
@@ -218,7 +222,8 @@ func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name 
 // endpointStatus reports member m, which counts as s says.
 func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 	e := m.endpoint
-	es := endpointStatus{Address: m.addr.String(), State: "unknown", Counted: "down", Override: b.overrideStatus(s.override)}
+	es := endpointStatus{Address: m.addr.String(), State: "unknown", Counted: "down", Override: b.overrideStatus(s.override),
+		Alerts: alertsStatus(s.alerts), CountedWhy: s.countedWhy()}
 	if m.source != nil {
 		es.Service, es.Kubernetes = m.source.String(), "not serving"
 		if m.serving {

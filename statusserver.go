@@ -31,6 +31,7 @@ type statusServer struct {
 	srv       *http.Server
 	served    chan struct{}               // closed once Serve has returned
 	instances atomic.Pointer[[]*Failover] // oldest first; replaced, never changed, under statusServers' lock
+	alerts    *alertStore                 // pushed by Alertmanager: they outlive a reload, as the listener does
 }
 
 // joinStatus registers f with the server at addr, listening there first if
@@ -49,6 +50,11 @@ func joinStatus(addr string, f *Failover) error {
 	if all := *s.instances.Load(); !slices.Contains(all, f) {
 		all = append(slices.Clip(all), f)
 		s.instances.Store(&all)
+	}
+	for _, b := range f.blocks {
+		if b.status == addr {
+			b.alertStore.Store(s.alerts)
+		}
 	}
 	return nil
 }
@@ -79,12 +85,13 @@ func listenStatus(addr string) (*statusServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &statusServer{addr: addr, served: make(chan struct{})}
+	s := &statusServer{addr: addr, served: make(chan struct{}), alerts: newAlertStore()}
 	s.instances.Store(&[]*Failover{})
 	mux := http.NewServeMux()
 	// GET patterns match HEAD too; the mux answers 405 to other methods.
 	mux.HandleFunc("GET /{$}", s.serveStatus)
 	mux.HandleFunc("GET /status", s.serveStatus)
+	mux.HandleFunc("POST /alertmanager", s.serveAlertmanager)
 	// An operator's endpoint: bounded, so that slow or idle clients do not
 	// pile up.
 	s.srv = &http.Server{

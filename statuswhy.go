@@ -8,7 +8,7 @@ import (
 // why explains choice c of name for one family in one line, for the status:
 // each pool passed over and why, then the pool that answers; or, when no pool
 // could, what all_down answers and then each pool.
-func (b *block) why(c *choice, ipv4 bool, verdicts []poolVerdict, name string, ov *overrideSet) string {
+func (b *block) why(c *choice, ipv4 bool, verdicts []poolVerdict, name string, ov *overrideSet, av *alertView) string {
 	allDown := strings.HasPrefix(c.reason, "all_down")
 	var parts []string
 	if allDown {
@@ -20,6 +20,10 @@ func (b *block) why(c *choice, ipv4 bool, verdicts []poolVerdict, name string, o
 		if !allDown && p.name == c.pool {
 			parts = append(parts, p.name+" "+upWhy(p, verdicts[i], o))
 			break
+		}
+		if held := av.poolAlerts(name, p.name); len(held) > 0 && o == nil {
+			parts = append(parts, p.name+" "+alertsWhy(held))
+			continue
 		}
 		parts = append(parts, p.name+" "+passedOverWhy(p, verdicts[i], o, ipv4))
 	}
