@@ -2,6 +2,8 @@ package failover
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -176,5 +178,69 @@ func TestOverrideTargetsTakeNamesAsSetupDoes(t *testing.T) {
 	}
 	if len(set.all) != 2 {
 		t.Errorf("a target with a 64-octet label was taken: %v", set.describe())
+	}
+}
+
+// TestSetupRefusesAlertLines checks the alert lines, and the token their
+// webhook needs, as the block is read.
+func TestSetupRefusesAlertLines(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	empty := filepath.Join(dir, "empty")
+	large := filepath.Join(dir, "large")
+	unreadable := filepath.Join(dir, "unreadable")
+	for path, content := range map[string]string{token: "s3cret\n", empty: " \n", large: strings.Repeat("x", maxTokenFile+1), unreadable: "s3cret"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block := func(lines string) string {
+		return "failover app.example.org {\nprimary 192.0.2.1\nsecondary 192.0.2.2\ncheck tcp://:80\nstatus 127.0.0.1:8054\n" + lines + "}"
+	}
+	tests := []setupError{
+		{"alert without status", "failover app.example.org {\nprimary 192.0.2.1\ncheck tcp://:80\nalert alertname=AppDown 192.0.2.1\nalert_token_file " + token + "\n}",
+			"Testfile:4 - Error during parsing: 'alert' needs 'status ADDRESS' in the block: Alertmanager's webhook is served on the status listener"},
+		{"alert without token", block("alert alertname=AppDown 192.0.2.1\n"),
+			"Testfile:6 - Error during parsing: 'alert' needs 'alert_token_file FILE' in the block: an unauthenticated push could take any name's answers down"},
+		{"token without alert", block("alert_token_file " + token + "\n"),
+			"Testfile:6 - Error during parsing: 'alert_token_file' without an 'alert' line: no alert would apply"},
+		{"token file missing", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + filepath.Join(dir, "none") + "\n"),
+			"Testfile:7 - Error during parsing: 'alert_token_file' " + filepath.Join(dir, "none") + ": stat " + filepath.Join(dir, "none") + ": no such file or directory"},
+		{"token file empty", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + empty + "\n"), "'alert_token_file' " + empty + ": the file holds no token"},
+		{"token file large", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + large + "\n"), "'alert_token_file' " + large + ": larger than 4096 bytes"},
+		{"token file a directory", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + dir + "\n"), "'alert_token_file' " + dir + ": read " + dir + ": is a directory"},
+		{"token file twice", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + token + "\nalert_token_file " + token + "\n"), "'alert_token_file' is given twice"},
+		{"no target", block("alert alertname=AppDown\n"), "Testfile:6 - Error during parsing: 'alert' takes LABEL=VALUE... TARGET"},
+		{"target missing after matchers", block("alert alertname=AppDown severity=page\n"), "'alert' needs a TARGET after its matchers, an address or NAME/POOL, not 'severity=page'"},
+		{"matcher without =", block("alert alertname 192.0.2.1\n"), "'alert' needs LABEL=VALUE matchers, such as alertname=AppDown, not 'alertname'"},
+		{"matcher without value", block("alert alertname= 192.0.2.1\n"), "not 'alertname='"},
+		{"matcher with a bad label", block("alert 1job=x 192.0.2.1\n"), "not '1job=x'"},
+		{"matcher twice", block("alert job=a job=b 192.0.2.1\n"), "'alert' gives label 'job' twice"},
+		{"address not in the block", block("alert alertname=AppDown 192.0.2.9\nalert_token_file " + token + "\n"),
+			"Testfile:6 - Error during parsing: alert target 192.0.2.9 is not an address of this block's pools"},
+		{"name not in the block", block("alert alertname=AppDown www.example.org/primary\nalert_token_file " + token + "\n"),
+			"alert target 'www.example.org/primary' is not NAME/POOL of this block's names and pools"},
+		{"pool not in the block", block("alert alertname=AppDown app.example.org/third\nalert_token_file " + token + "\n"),
+			"alert target 'app.example.org/third' is not NAME/POOL of this block's names and pools"},
+		{"target neither", block("alert alertname=AppDown primary\nalert_token_file " + token + "\n"),
+			"alert target 'primary' is neither an IP address nor NAME/POOL"},
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		if err := os.Chmod(unreadable, 0); err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, setupError{"token file unreadable", block("alert alertname=AppDown 192.0.2.1\nalert_token_file " + unreadable + "\n"), "permission denied"})
+	}
+	expectSetupErrors(t, tests)
+
+	ok := block("alert alertname=AppDown 192.0.2.1\nalert alertname=PrimaryDown \"summary=primary is down\" app.example.org/primary\nalert_token_file " + token + "\n")
+	f, err := parse(caddy.NewTestController("dns", ok))
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, ok)
+	}
+	b := f.blocks[0]
+	if len(b.alerts) != 2 || b.alerts[1].matchers["summary"] != "primary is down" || b.alerts[1].pool != (poolTarget{"app.example.org.", "primary"}) ||
+		b.alerts[0].addr != netip.MustParseAddr("192.0.2.1") || string(b.alertToken.current()) != "s3cret" {
+		t.Errorf("alert lines read as %+v, token %q", b.alerts, b.alertToken.current())
 	}
 }

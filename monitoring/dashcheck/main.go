@@ -31,6 +31,8 @@ var metrics = map[string][]string{
 	"coredns_failover_override":                   {"name", "pool", "address", "state"},
 	"coredns_failover_override_bad_lines":         {"file"},
 	"coredns_failover_held_names":                 {},
+	"coredns_failover_alert_notifications_total":  {"result"},
+	"coredns_failover_alert_held":                 {"name", "pool", "address"},
 	"coredns_failover_kubernetes_api_up":          {"source"},
 	"coredns_failover_fleet_replicas":             {"group"},
 	"coredns_failover_fleet_alone":                {"group"},
