@@ -210,7 +210,7 @@ func (v *alertView) expiry() time.Time {
 // Corefile, for a few MiB of memory at most. Past it, new alerts are refused
 // (the notification answered 503, which Alertmanager retries and counts as
 // failed), never the alerts in force dropped.
-const maxAlertsKept = 10_000
+var maxAlertsKept = 10_000
 
 // resolvedKept is how long a resolved or expired alert is remembered: a
 // firing notification of the same start that arrives later (a retry) is then
