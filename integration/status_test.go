@@ -83,6 +83,7 @@ type statusPool struct {
 	Healthy    int              `json:"healthy"`
 	MinHealthy int              `json:"min_healthy"`
 	Override   *statusOverride  `json:"override"`
+	Alerts     []statusAlert    `json:"alerts"`
 	Endpoints  []statusEndpoint `json:"endpoints"`
 	Services   []statusService  `json:"services"`
 }
@@ -104,9 +105,21 @@ type statusEndpoint struct {
 	Since      string               `json:"since"`
 	LastProbe  *statusProbe         `json:"last_probe"`
 	Override   *statusOverride      `json:"override"`
+	Alerts     []statusAlert        `json:"alerts"`
+	CountedWhy string               `json:"counted_why"`
 	Service    string               `json:"service"`
 	Kubernetes string               `json:"kubernetes"`
 	Fleet      *statusEndpointFleet `json:"fleet"`
+}
+
+// statusAlert is an alert in force that holds a pool or an endpoint down.
+type statusAlert struct {
+	Fingerprint string            `json:"fingerprint"`
+	Labels      map[string]string `json:"labels"`
+	Since       string            `json:"since"`
+	Until       string            `json:"until"`
+	Target      string            `json:"target"`
+	Line        int               `json:"line"`
 }
 
 type statusProbe struct {
