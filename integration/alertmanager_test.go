@@ -290,3 +290,58 @@ receivers:
 	waitAnswer(t, udp, name, "127.0.40.4", repeat+500*time.Millisecond+3*time.Second)
 	t.Logf("restart to the firing alert sent again: %v (repeat_interval %v)", time.Since(restarted), repeat)
 }
+
+// yamlBlocks returns the bodies of the ```yaml blocks of a Markdown file.
+func yamlBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	md, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur *strings.Builder
+	for _, line := range strings.Split(string(md), "\n") {
+		switch {
+		case cur == nil && strings.TrimSpace(line) == "```yaml":
+			cur = new(strings.Builder)
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+// TestDocumentedAlertmanagerConfig loads the receiver configuration of
+// docs/alertmanager.md into amtool check-config and a real Alertmanager.
+func TestDocumentedAlertmanagerConfig(t *testing.T) {
+	blocks := yamlBlocks(t, "../docs/alertmanager.md")
+	if len(blocks) != 1 {
+		t.Fatalf("found %d yaml blocks in docs/alertmanager.md, want 1", len(blocks))
+	}
+	if !strings.Contains(blocks[0], "send_resolved: true") || !strings.Contains(blocks[0], "/alertmanager") {
+		t.Fatalf("the documented receiver does not send resolved alerts to /alertmanager:\n%s", blocks[0])
+	}
+	if amtool, err := exec.LookPath("amtool"); err == nil {
+		path := filepath.Join(t.TempDir(), "alertmanager.yml")
+		writeFile(t, path, blocks[0])
+		if out, err := exec.Command(amtool, "check-config", path).CombinedOutput(); err != nil {
+			t.Errorf("amtool check-config: %v\n%s", err, out)
+		}
+	}
+	am := startAlertmanager(t, "127.0.40.10", blocks[0])
+	resp, err := http.Get("http://" + am.addr + "/api/v2/receivers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var receivers []struct{ Name string }
+	if err := json.NewDecoder(resp.Body).Decode(&receivers); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(receivers) != "[{default} {coredns-failover}]" {
+		t.Errorf("receivers loaded: %v", receivers)
+	}
+}

@@ -86,6 +86,10 @@ func TestDocumentedCorefiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "db.example.org"), []byte(zone), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The token file of docs/alertmanager.md's alert lines, read as the block is.
+	if err := os.WriteFile(filepath.Join(dir, "alert-token"), []byte("a-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(dir)
 	// As in a pod, where failover blocks read Services in-cluster (the
 	// kubernetes plugin would also need a token: no documented Corefile has it).
