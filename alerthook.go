@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -135,16 +136,20 @@ func (s *statusServer) authorized(header string) []string {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return nil
 	}
-	given := []byte(strings.TrimSpace(token))
+	// Compared as SHA-256 sums, in constant time: the time of the answer
+	// tells neither how much of a guess was right nor the token's length.
+	given := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	var paths, checked []string
 	s.alertBlocks(func(_ *Failover, _ int, b *block) {
 		if slices.Contains(checked, b.alertToken.path) {
 			return
 		}
 		checked = append(checked, b.alertToken.path)
-		// Compared in constant time, so that the time of the answer does
-		// not tell how much of a guess was right.
-		if want := b.alertToken.current(); len(given) > 0 && subtle.ConstantTimeCompare(given, want) == 1 {
+		want := b.alertToken.current()
+		if want == nil {
+			return
+		}
+		if sum := sha256.Sum256(want); subtle.ConstantTimeCompare(given[:], sum[:]) == 1 {
 			paths = append(paths, b.alertToken.path)
 		}
 	})
@@ -158,8 +163,9 @@ func (s *statusServer) apply(paths []string, entries []*alertEntry, now time.Tim
 	s.alerts.mu.Lock()
 	s.alerts.prune(now, resolvedKept)
 	s.alerts.mu.Unlock()
-	for _, path := range paths {
-		for _, e := range entries {
+	for _, e := range entries {
+		logged := false
+		for _, path := range paths {
 			if !s.wanted(path, e) {
 				continue
 			}
@@ -168,9 +174,35 @@ func (s *statusServer) apply(paths []string, entries []*alertEntry, now time.Tim
 			if c && !slices.Contains(changed, path) {
 				changed = append(changed, path)
 			}
+			if c && !logged {
+				logged = true
+				log.Infof("status %s: alert %s %s (fingerprint %s, since %s)", s.addr, labelsText(e.labels), e.state(now), e.fingerprint, timestamp(e.startsAt))
+			}
 		}
 	}
 	return changed, full
+}
+
+// state says how e stands at now, for the log.
+func (e *alertEntry) state(now time.Time) string {
+	switch {
+	case e.resolved:
+		return "resolved"
+	case !e.inForce(now):
+		return "expired"
+	case e.endsAt.IsZero():
+		return "firing"
+	}
+	return "firing until " + timestamp(e.endsAt)
+}
+
+// labelsText writes labels as Prometheus does: {a="1", b="2"}.
+func labelsText(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		parts = append(parts, k+"="+strconv.Quote(labels[k]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // wanted reports whether an alert line of a block reading the token file at

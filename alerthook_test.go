@@ -322,6 +322,16 @@ func TestAlertmanagerWebhookRefuses(t *testing.T) {
 	if resp, _ := post(t, addr, "Bearer s3cret", groupedFiring); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the token before rotation: %s", resp.Status)
 	}
+	// Emptied, the file revokes the token: nothing is taken.
+	if err := os.WriteFile(token, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := post(t, addr, "Bearer rotated-token", groupedFiring); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the token of an emptied file: %s", resp.Status)
+	}
+	if err := os.WriteFile(token, []byte("rotated-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if resp, body := post(t, addr, "Bearer rotated-token", groupedFiring); resp.StatusCode != http.StatusOK {
 		t.Errorf("the rotated token: %s\n%s", resp.Status, body)
 	}

@@ -154,9 +154,10 @@ type tokenFile struct {
 	path string
 
 	mu      sync.Mutex
-	token   []byte
+	token   []byte // nil while the file holds no token
 	size    int64
 	modTime time.Time
+	problem string // why the file holds no token, logged once
 }
 
 // maxTokenFile bounds a token file: a token is tens of bytes; a larger file
@@ -182,24 +183,31 @@ func (t *tokenFile) load() error {
 	return nil
 }
 
-// current returns the token, read again if the file changed. A file that
-// can no longer be read leaves the token read before, and says so in the log.
+// current returns the token, read again if the file changed; nil while the
+// file is missing, unreadable or empty. Then no notification is taken (the
+// alerts in force stay; Alertmanager retries): emptying the file revokes the
+// token, and a token half written is never taken.
 func (t *tokenFile) current() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fi, err := os.Stat(t.path)
-	if err == nil && fi.Size() == t.size && fi.ModTime().Equal(t.modTime) {
+	if err == nil && t.token != nil && fi.Size() == t.size && fi.ModTime().Equal(t.modTime) {
 		return t.token
 	}
 	if err == nil {
 		err = t.load()
 	}
 	if err != nil {
-		log.Errorf("alert_token_file %s: %s; the token read before stays in force", t.path, err)
-		// Not again at each request: until the file changes once more.
-		if fi != nil {
-			t.size, t.modTime = fi.Size(), fi.ModTime()
+		t.token = nil
+		if msg := err.Error(); msg != t.problem { // logged once, not at each request
+			t.problem = msg
+			log.Errorf("alert_token_file %s: %s; Alertmanager's notifications are refused until it holds a token", t.path, msg)
 		}
+		return nil
+	}
+	if t.problem != "" {
+		t.problem = ""
+		log.Infof("alert_token_file %s holds a token again", t.path)
 	}
 	return t.token
 }
