@@ -173,7 +173,7 @@ func awaitAnswer(t *testing.T, f *Failover, name, want string) {
 }
 
 func TestAlertmanagerWebhookHoldsTargetsDown(t *testing.T) {
-	f, addr, _ := webhookFailover(t)
+	f, addr, token := webhookFailover(t)
 	awaitAnswer(t, f, "app.example.org.", "127.0.40.1 127.0.40.2")
 
 	// Grouped: one notification, two alerts; the primary of app goes, and
@@ -206,6 +206,21 @@ func TestAlertmanagerWebhookHoldsTargetsDown(t *testing.T) {
 	// Repeated: every repeat_interval Alertmanager sends the same again.
 	for range 3 {
 		pushed(t, addr, groupedFiring)
+	}
+	var msg webhookMessage
+	if err := json.Unmarshal([]byte(groupedFiring), &msg); err != nil {
+		t.Fatal(err)
+	}
+	statusServers.Lock()
+	srv := statusServers.byAddr[addr]
+	statusServers.Unlock()
+	var entries []*alertEntry
+	for _, a := range msg.Alerts {
+		e, _ := a.entry()
+		entries = append(entries, e)
+	}
+	if changed, full := srv.apply([]string{token}, entries, time.Now()); len(changed) != 0 || full {
+		t.Errorf("a repeated notification changed the alerts of %v (full %v)", changed, full)
 	}
 	// Out of order: the resolution arrives, then a late retry of the
 	// firing notification of the same start, which must not undo it.
