@@ -25,6 +25,7 @@ type block struct {
 
 	weighted bool // it has weight lines (weights.go)
 	answers  int  // answers N: at most N addresses a query; 0 for all
+	order    orderMode
 
 	shortTTL bool   // ttl SECONDS MIN: minTTL while a change may come (ttl.go)
 	minTTL   uint32 // that MIN

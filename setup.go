@@ -173,6 +173,8 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 			err = p.weight()
 		case "answers":
 			b.answers, err = p.answersCount()
+		case "order":
+			b.order, err = p.orderOf()
 		case "all_down":
 			b.allDown, err = p.allDown()
 		case "override":
@@ -224,6 +226,9 @@ func parseBlock(c *caddy.Controller, engine *healthcheck.Engine) (*block, error)
 		return nil, err
 	}
 	b.weighted = len(p.weights) > 0
+	if err := p.settleOrder(b); err != nil {
+		return nil, err
+	}
 	if err := p.settleServices(b); err != nil {
 		return nil, err
 	}

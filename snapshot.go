@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/failover-dns/failover/healthcheck"
 )
 
 // snapshot is the answer for every governed name under one health state. It is
@@ -70,8 +72,10 @@ type choice struct {
 	hold    *hold     // keeping the answers on a later pool: see failback.go; nil for none
 	unheld  string    // why the hold of the choice before ended with this one, for the log
 
-	answers int   // answers N of the block: at most N of ips a query; 0 for all (weights.go)
-	shares  []int // the weights of ips, under answers N
+	answers   int                     // answers N of the block: at most N of ips a query; 0 for all (weights.go)
+	shares    []int                   // the weights of ips, for a draw: under answers N or order random
+	order     orderMode               // of the block: how each query orders ips (order.go)
+	endpoints []*healthcheck.Endpoint // of ips, under order latency; nil for a member without probes
 
 	// The answers counter of the last server that answered with this choice:
 	// looked up once, not on every query.
@@ -226,9 +230,7 @@ func (b *block) decide(name string, judge judge, prev *decision, ov *overrideSet
 			continue
 		}
 		b.holdBack(f.c, f.prev, name, f.ipv4, judge, d.pools, live, ov, now)
-		if b.weighted || b.answers > 0 {
-			b.weigh(f.c, slices.Concat(live...))
-		}
+		b.arrange(f.c, slices.Concat(live...))
 		b.settleTTL(f.c, f.prev, f.ipv4, judge, live, now)
 		d.deadline = earliest(d.deadline, f.c.deadline(b, now))
 	}

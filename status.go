@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/failover-dns/failover/fleet"
+	"github.com/failover-dns/failover/healthcheck"
 )
 
 // startStatus makes f's blocks reported at their status addresses, listening
@@ -70,6 +71,8 @@ type answerStatus struct {
 	TTL       uint32      `json:"ttl"`               // the cap on the TTL of the answered records
 	TTLWhy    string      `json:"ttl_why,omitempty"` // with ttl SECONDS MIN: steady, doubt, hold, all_down or changed
 	Hold      *holdStatus `json:"hold,omitempty"`
+	Order     string      `json:"order,omitempty"`   // random or latency: each query orders Addresses (order.go); latency: as the next query gets them
+	Answers   int         `json:"answers,omitempty"` // answers N: at most N of Addresses a query
 }
 
 // holdStatus is a failback hold (failback.go).
@@ -99,6 +102,8 @@ type endpointStatus struct {
 	Counted      string                `json:"counted"`                 // in answers, overrides applied: up, down or drained
 	Since        string                `json:"since,omitempty"`         // when the verdict last changed
 	LastProbe    *probeStatus          `json:"last_probe,omitempty"`
+	RTT          *rttStatus            `json:"rtt,omitempty"`         // once a probe passed
+	Weight       *int                  `json:"weight,omitempty"`      // in a block with weight lines
 	Override     *overrideStatus       `json:"override,omitempty"`    // in force for this member: of its address or its pool
 	Alerts       []alertStatus         `json:"alerts,omitempty"`      // in force for this member: of its address or its pool
 	CountedWhy   string                `json:"counted_why,omitempty"` // "alert" when firing alerts count it down
@@ -112,6 +117,13 @@ type probeStatus struct {
 	Result    string  `json:"result"` // pass or fail
 	LatencyMS float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
+}
+
+// rttStatus is the moving average that `order latency` orders by.
+type rttStatus struct {
+	AverageMS float64 `json:"average_ms"`
+	Samples   int     `json:"samples"` // passed probes averaged
+	Window    int     `json:"window"`  // at most this many: the last passed probes
 }
 
 type overrideStatus struct {
@@ -203,8 +215,15 @@ func (b *block) nameStatus(name, server string, d *decision, ov *overrideSet) na
 }
 
 func (b *block) answerStatus(c *choice, ipv4 bool, verdicts []poolVerdict, name string, ov *overrideSet, av *alertView) answerStatus {
-	a := answerStatus{Pool: c.pool, Reason: c.reason, Addresses: make([]string, 0, len(c.ips)), Rcode: dns.RcodeToString[c.rcode]}
-	for _, ip := range c.ips {
+	a := answerStatus{Pool: c.pool, Reason: c.reason, Addresses: make([]string, 0, len(c.ips)), Rcode: dns.RcodeToString[c.rcode], Answers: c.answers}
+	ips := c.ips
+	if c.order != orderConfig {
+		a.Order = c.order.String()
+	}
+	if c.order == orderLatency && len(c.endpoints) > 0 {
+		ips = c.fastest(nil)
+	}
+	for _, ip := range ips {
 		a.Addresses = append(a.Addresses, ip.String())
 	}
 	a.Why = b.why(c, ipv4, verdicts, name, ov, av)
@@ -246,6 +265,13 @@ func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 	default:
 		es.State = "down"
 	}
+	if b.weighted {
+		w := m.shareOf()
+		if m.unanswered {
+			w = 0
+		}
+		es.Weight = &w
+	}
 	switch {
 	case s.drained:
 		es.Counted = "drained"
@@ -263,6 +289,9 @@ func (b *block) endpointStatus(m member, s memberState) endpointStatus {
 		if !r.Passed {
 			es.LastProbe.Result = "fail"
 		}
+	}
+	if avg, samples := e.RTT(); samples > 0 {
+		es.RTT = &rttStatus{AverageMS: float64(avg.Microseconds()) / 1000, Samples: samples, Window: healthcheck.RTTWindow}
 	}
 	return es
 }

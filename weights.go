@@ -116,18 +116,19 @@ func (b *block) weigh(c *choice, members []member) {
 		ips[i], c.shares[i] = c.ips[k], shares[k]
 	}
 	c.ips = ips
-	if b.answers == 0 {
-		c.shares = nil // every address is answered: nothing to draw
+	if b.answers == 0 && b.order != orderRandom {
+		c.shares = nil // every address is answered in this order: nothing to draw
 	}
 	c.answers = b.answers
 }
 
-// drawn returns the addresses to answer for one query: all of c's, or under
-// `answers N` N of them drawn at random in proportion to their weights,
-// without repetition, into buf when they fit.
-func (c *choice) drawn(buf []net.IP) []net.IP {
-	if c.answers == 0 || len(c.ips) <= c.answers {
-		return c.ips
+// draw returns addresses of c drawn at random in proportion to their weights,
+// without repetition, into buf when they fit: N of them under `answers N`,
+// else all, in the order drawn.
+func (c *choice) draw(buf []net.IP) []net.IP {
+	n := len(c.ips)
+	if c.answers > 0 {
+		n = min(n, c.answers)
 	}
 	var takenBuf [16]bool
 	taken := takenBuf[:]
@@ -139,7 +140,10 @@ func (c *choice) drawn(buf []net.IP) []net.IP {
 		total += s
 	}
 	out := buf[:0]
-	for len(out) < c.answers && total > 0 {
+	if n > cap(buf) {
+		out = make([]net.IP, 0, n)
+	}
+	for len(out) < n && total > 0 {
 		r := rand.IntN(total)
 		for i, s := range c.shares {
 			if taken[i] {

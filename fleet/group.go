@@ -57,6 +57,9 @@ type group struct {
 	bytes    int
 	writeErr string // why the last write failed; "" when it did not
 	listOK   bool   // the informer's last list or watch succeeded
+
+	pushedBy      map[*Membership][]string // what each member pushes (pushed.go)
+	pushedTooMany bool                     // the last write left items out (logged once)
 }
 
 // tracked is one endpoint of the group, by ID: the endpoints of every

@@ -153,6 +153,7 @@ type replica struct {
 	skew             time.Duration // how far its clock is from ours: it writes renewTime by its clock
 	mu               sync.Mutex
 	obs              map[string]bool // by endpoint ID
+	pushed           string          // its pushed annotation, as written; none when empty
 }
 
 func newReplica(c *k8stest.Cluster, group, identity string, duration time.Duration) *replica {
@@ -182,6 +183,7 @@ func (r *replica) tryWrite() error {
 	for id, up := range r.obs {
 		obs = append(obs, observation{idHash(id), up})
 	}
+	pushed := r.pushed
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -192,6 +194,9 @@ func (r *replica) tryWrite() error {
 	spec := coordinationv1.LeaseSpec{HolderIdentity: &r.identity, LeaseDurationSeconds: &seconds, RenewTime: &now}
 	meta := metav1.ObjectMeta{Name: name, Namespace: r.namespace, Labels: map[string]string{LabelGroup: r.group},
 		Annotations: map[string]string{AnnotationObservations: encodeObservations(obs)}}
+	if pushed != "" {
+		meta.Annotations[AnnotationPushed] = pushed
+	}
 	have, err := leases.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

@@ -76,7 +76,7 @@ func writeMany(tb testing.TB, g *group, obs []observation, n int) (perWrite, cpu
 		for j := i % 100; j < len(obs); j += 100 {
 			obs[j].up = !obs[j].up
 		}
-		l, err := g.put(ctx, encodeObservations(obs), 3*time.Second)
+		l, err := g.put(ctx, encodeObservations(obs), "", 3*time.Second)
 		if err != nil {
 			tb.Fatalf("write %d of the Lease at %d endpoints: %v", i, len(obs), err)
 		}

@@ -20,14 +20,16 @@ import (
 
 // peer is another replica's Lease, as this replica saw it.
 type peer struct {
-	name, identity string
-	rv             string        // its resourceVersion: a new one is a write, a renewal
-	duration       time.Duration // its leaseDurationSeconds
-	seen           time.Time     // when this replica saw it written, by its own monotonic clock
-	stale          bool          // at first sight, its renewTime was long past: dead until it is written again
-	obs            []observation // sorted by hash
-	unreadable     bool          // its observations could not be read (logged once)
-	collected      string        // the resourceVersion a deletion was tried at
+	name, identity   string
+	rv               string        // its resourceVersion: a new one is a write, a renewal
+	duration         time.Duration // its leaseDurationSeconds
+	seen             time.Time     // when this replica saw it written, by its own monotonic clock
+	stale            bool          // at first sight, its renewTime was long past: dead until it is written again
+	obs              []observation // sorted by hash
+	pushed           []string      // its pushed items (pushed.go)
+	pushedUnreadable bool          // they could not be read (logged once)
+	unreadable       bool          // its observations could not be read (logged once)
+	collected        string        // the resourceVersion a deletion was tried at
 }
 
 // fresh reports whether p was renewed within its duration, by our clock.
@@ -170,9 +172,19 @@ func (g *group) leaseSeen(obj any) {
 	}
 	p.unreadable = decodeErr != nil
 	p.obs = obs
+	pushed, pushedErr := decodePushed(l.Annotations[AnnotationPushed])
+	if pushedErr != nil && !p.pushedUnreadable {
+		log.Warningf("fleet %s: the pushed items of replica %s cannot be read (%v); they are not taken in", g.name, p.identity, pushedErr)
+	}
+	p.pushedUnreadable = pushedErr != nil
+	newPushed := !slices.Equal(p.pushed, pushed) || (!wasFresh && len(pushed) > 0)
+	p.pushed = pushed
 	g.mu.Unlock()
 	if !(wasFresh && sameObs) {
 		g.decideSoon()
+	}
+	if newPushed {
+		g.pushedChanged()
 	}
 }
 

@@ -57,12 +57,13 @@ func (g *group) write() time.Duration {
 	now := time.Now()
 	g.mu.Lock()
 	obs := g.observations(now)
+	pushed := g.pushedValue()
 	renew, duration := g.renew, g.duration
 	g.mu.Unlock()
 	value := encodeObservations(obs)
 
 	ctx, cancel := context.WithTimeout(g.ctx, writeTimeout)
-	written, err := g.put(ctx, value, duration)
+	written, err := g.put(ctx, value, pushed, duration)
 	cancel()
 	if g.ctx.Err() != nil {
 		return renew // stopping: the outcome says nothing
@@ -104,13 +105,13 @@ func (g *group) observations(now time.Time) []observation {
 
 // put updates this replica's Lease from the copy last written, reading it
 // again after a conflict, or creates it.
-func (g *group) put(ctx context.Context, value string, duration time.Duration) (*coordinationv1.Lease, error) {
+func (g *group) put(ctx context.Context, value, pushed string, duration time.Duration) (*coordinationv1.Lease, error) {
 	for attempt := 0; ; attempt++ {
 		if g.cached == nil {
 			have, err := g.leases.Get(ctx, g.lease, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: g.lease, Namespace: g.key.namespace}}
-				g.fill(l, value, duration)
+				g.fill(l, value, pushed, duration)
 				made, err := g.leases.Create(ctx, l, metav1.CreateOptions{})
 				if err != nil {
 					return nil, err
@@ -124,7 +125,7 @@ func (g *group) put(ctx context.Context, value string, duration time.Duration) (
 			g.cached = have
 		}
 		l := g.cached.DeepCopy()
-		g.fill(l, value, duration)
+		g.fill(l, value, pushed, duration)
 		updated, err := g.leases.Update(ctx, l, metav1.UpdateOptions{})
 		if err == nil {
 			g.cached = updated
@@ -139,7 +140,7 @@ func (g *group) put(ctx context.Context, value string, duration time.Duration) (
 }
 
 // fill makes l this replica's Lease, renewed now.
-func (g *group) fill(l *coordinationv1.Lease, value string, duration time.Duration) {
+func (g *group) fill(l *coordinationv1.Lease, value, pushed string, duration time.Duration) {
 	if l.Labels == nil {
 		l.Labels = map[string]string{}
 	}
@@ -148,6 +149,11 @@ func (g *group) fill(l *coordinationv1.Lease, value string, duration time.Durati
 		l.Annotations = map[string]string{}
 	}
 	l.Annotations[AnnotationObservations] = value
+	if pushed == "" {
+		delete(l.Annotations, AnnotationPushed)
+	} else {
+		l.Annotations[AnnotationPushed] = pushed
+	}
 	now := metav1.NewMicroTime(time.Now())
 	holder := g.identity
 	seconds := int32(duration / time.Second)

@@ -34,6 +34,7 @@ type Membership struct {
 	config    Config
 	endpoints []*healthcheck.Endpoint
 	leave     sync.Once
+	onPushed  onPushedFunc // pushed.go
 }
 
 // Join makes endpoints, already started by their engine, part of c's group:

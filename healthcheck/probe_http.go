@@ -50,6 +50,9 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 				return nil, err
 			}
 			conn, err := dialer.DialContext(ctx, network, net.JoinHostPort(ip, port))
+			if err == nil && !opts.KeepAlive {
+				closeWithReset(conn)
+			}
 			if reset, ok := ctx.Value(connResetKey{}).(*connReset); ok && err == nil {
 				conn = &resetRecorder{Conn: conn, reset: reset}
 			}

@@ -48,6 +48,7 @@ type entry struct {
 	doubt   atomic.Bool  // healthy, but its last probes failed: fewer than Fall of them (Doubtful)
 	failed  atomic.Int64 // when its last failed probe ended, in Unix nanoseconds; 0 for none
 	last    atomic.Pointer[ProbeResult]
+	rtt     rttAverage    // of its passed probes
 	judged  chan struct{} // closed once probed
 
 	probes, failures atomic.Uint64
@@ -228,6 +229,8 @@ func (en *entry) result(start time.Time, took time.Duration, err error) {
 	first := !en.probed.Load()
 	if err != nil {
 		en.failed.Store(time.Now().UnixNano())
+	} else {
+		en.rtt.add(took)
 	}
 	changed, localChanged := en.record(err == nil)
 	doubtChanged := en.settleDoubt()

@@ -24,11 +24,12 @@ const (
 
 // backend is a real HTTP health endpoint on a loopback address.
 type backend struct {
-	t    *testing.T
-	ip   string
-	port int
-	mode atomic.Int32
-	hits atomic.Int64 // health checks received
+	t     *testing.T
+	ip    string
+	port  int
+	mode  atomic.Int32
+	hits  atomic.Int64 // health checks received
+	delay atomic.Int64 // before each answer, in nanoseconds
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -83,6 +84,12 @@ func (b *backend) listen() error {
 
 func (b *backend) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	b.hits.Add(1)
+	if d := time.Duration(b.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+	}
 	switch backendMode(b.mode.Load()) {
 	case unavailable:
 		w.WriteHeader(http.StatusServiceUnavailable)

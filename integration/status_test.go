@@ -66,6 +66,8 @@ type statusAnswer struct {
 	TTL       uint32      `json:"ttl"`
 	TTLWhy    string      `json:"ttl_why"`
 	Hold      *statusHold `json:"hold"`
+	Order     string      `json:"order"`
+	Answers   int         `json:"answers"`
 }
 
 // statusHold is a failback hold of an answer.
@@ -110,6 +112,15 @@ type statusEndpoint struct {
 	Service    string               `json:"service"`
 	Kubernetes string               `json:"kubernetes"`
 	Fleet      *statusEndpointFleet `json:"fleet"`
+	RTT        *statusRTT           `json:"rtt"`
+	Weight     *int                 `json:"weight"`
+}
+
+// statusRTT is the moving average of an endpoint's probe round trips.
+type statusRTT struct {
+	AverageMS float64 `json:"average_ms"`
+	Samples   int     `json:"samples"`
+	Window    int     `json:"window"`
 }
 
 // statusAlert is an alert in force that holds a pool or an endpoint down.
