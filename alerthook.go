@@ -229,9 +229,17 @@ func (s *statusServer) alertsChanged(paths []string) {
 	if len(paths) == 0 {
 		return
 	}
+	var shared []*Failover
 	s.alertBlocks(func(f *Failover, i int, b *block) {
 		if slices.Contains(paths, b.alertToken.path) {
 			f.changes.blockChanged(i)
+			if b.membership.Load() != nil && !slices.Contains(shared, f) {
+				shared = append(shared, f)
+			}
 		}
 	})
+	// In a fleet, the other replicas learn of it through the Leases.
+	for _, f := range shared {
+		f.pushAlerts()
+	}
 }

@@ -43,6 +43,8 @@ type Failover struct {
 	overrides      []*overrideSource // the override files of its blocks, each once
 	overrideSeries []series          // the series of the overrides in force; owned by follow once started
 	alertSeries    []series          // the series of the targets alerts hold down; owned by follow once started
+	alertPush      sync.Mutex        // held while the alerts are pushed to the fleets (alertfleet.go)
+	alertsLeft     bool              // under alertPush: shutting down, nothing more is pushed
 	stopWatching   chan struct{}     // closed by OnShutdown: the override files' polling ends
 	watching       sync.WaitGroup
 	stopOnce       sync.Once // OnShutdown's
@@ -96,6 +98,7 @@ func (f *Failover) OnStartup() error {
 	f.engine.Start()
 	f.awaitServices(kubeSyncWait)
 	f.joinFleets()
+	f.shareAlerts()
 	f.publishFirst(probedHealthy)
 	startServing(f)
 	f.following.Add(1)
@@ -154,6 +157,7 @@ func (f *Failover) OnShutdown() error {
 		close(f.stopWatching)
 		f.watching.Wait()
 		f.engine.Stop()
+		f.unshareAlerts()
 		f.leaveFleets()
 		f.stopServices()
 		// No series is set after it is released: a series no other
