@@ -412,3 +412,18 @@ func TestAlertStore(t *testing.T) {
 		t.Errorf("the resolution of a kept alert when full: changed %v, full %v", changed, full)
 	}
 }
+
+// TestAlertItems checks the form in which replicas share alerts: what one
+// pushes, another reads back the same; anything else is left out.
+func TestAlertItems(t *testing.T) {
+	e := &alertEntry{fingerprint: "f1", labels: map[string]string{"alertname": "A"}, startsAt: startedAt, resolved: true, endsAt: startedAt.Add(time.Minute)}
+	back := alertOfItem(e.item())
+	if back == nil || back.fingerprint != "f1" || back.labels["alertname"] != "A" || !back.startsAt.Equal(e.startsAt) || !back.endsAt.Equal(e.endsAt) || !back.resolved {
+		t.Errorf("%s read back as %+v", e.item(), back)
+	}
+	for _, item := range []string{"", "alert ", "alert {", `alert {"l":{}}`, `other {"f":"x"}`} {
+		if alertOfItem(item) != nil {
+			t.Errorf("item %q taken as an alert", item)
+		}
+	}
+}
