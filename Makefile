@@ -5,7 +5,7 @@ TESTFLAGS ?=
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 3s
 # Every fuzz target, as NAME:PACKAGE.
-FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzParseOverrides:. FuzzProbeHTTP:./healthcheck
+FUZZ_TARGETS := FuzzSetup:. FuzzServeDNS:. FuzzParseOverrides:. FuzzAlertmanagerWebhook:. FuzzProbeHTTP:./healthcheck
 # Go benchmarks: repetitions (for benchstat) and the pattern of what runs.
 BENCHCOUNT ?= 6
 BENCH ?= .

@@ -125,7 +125,7 @@ func (f *Failover) takePushed(m *fleet.Membership) {
 	default:
 	}
 	now := time.Now()
-	changed := false
+	changed, forgot := false, false
 	for _, item := range m.Pushed() {
 		e := alertOfItem(item)
 		if e == nil {
@@ -135,7 +135,7 @@ func (f *Failover) takePushed(m *fleet.Membership) {
 			if b.membership.Load() != m || !slices.ContainsFunc(b.alerts, func(r alertRule) bool { return r.matches(e.labels) }) {
 				continue
 			}
-			if c, _ := b.alertStore.Load().put(b.alertToken.path, e, now); c {
+			if c, _ := b.alertStore.Load().put(b.alertToken.path, e, now, &forgot); c {
 				changed = true
 				f.changes.blockChanged(i)
 			}

@@ -163,13 +163,14 @@ func (s *statusServer) apply(paths []string, entries []*alertEntry, now time.Tim
 	s.alerts.mu.Lock()
 	s.alerts.prune(now, resolvedKept)
 	s.alerts.mu.Unlock()
+	forgot := false
 	for _, e := range entries {
 		logged := false
 		for _, path := range paths {
 			if !s.wanted(path, e) {
 				continue
 			}
-			c, f := s.alerts.put(path, e, now)
+			c, f := s.alerts.put(path, e, now, &forgot)
 			full = full || f
 			if c && !slices.Contains(changed, path) {
 				changed = append(changed, path)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -381,34 +383,34 @@ func TestAlertStore(t *testing.T) {
 	now := time.Now()
 	s := newAlertStore()
 	firing := &alertEntry{fingerprint: "f1", labels: map[string]string{"alertname": "A"}, startsAt: now.Add(-time.Minute)}
-	if changed, _ := s.put("t", firing, now); !changed {
+	if changed, _ := s.put("t", firing, now, new(bool)); !changed {
 		t.Error("a new firing alert changed nothing")
 	}
-	if changed, _ := s.put("t", &alertEntry{fingerprint: "f1", labels: firing.labels, startsAt: firing.startsAt}, now); changed {
+	if changed, _ := s.put("t", &alertEntry{fingerprint: "f1", labels: firing.labels, startsAt: firing.startsAt}, now, new(bool)); changed {
 		t.Error("a repeat changed the store")
 	}
 	resolved := &alertEntry{fingerprint: "f1", labels: firing.labels, startsAt: firing.startsAt, endsAt: now, resolved: true}
-	if changed, _ := s.put("t", resolved, now); !changed {
+	if changed, _ := s.put("t", resolved, now, new(bool)); !changed {
 		t.Error("the resolution changed nothing")
 	}
-	if changed, _ := s.put("t", firing, now); changed || !s.byToken["t"]["f1"].resolved {
+	if changed, _ := s.put("t", firing, now, new(bool)); changed || !s.byToken["t"]["f1"].resolved {
 		t.Error("a late firing notification of the same start undid the resolution")
 	}
 
 	defer func(n int) { maxAlertsKept = n }(maxAlertsKept)
 	maxAlertsKept = 3
 	for i := range 3 {
-		if _, full := s.put("t", &alertEntry{fingerprint: fmt.Sprint("g", i), startsAt: now}, now); full {
+		if _, full := s.put("t", &alertEntry{fingerprint: fmt.Sprint("g", i), startsAt: now}, now, new(bool)); full {
 			t.Fatalf("full at %d alerts, one of them resolved", i+1)
 		}
 	}
 	if _, ok := s.byToken["t"]["f1"]; ok {
 		t.Error("the resolved alert was kept in place of one in force")
 	}
-	if _, full := s.put("t", &alertEntry{fingerprint: "h", startsAt: now}, now); !full || s.kept != 3 {
+	if _, full := s.put("t", &alertEntry{fingerprint: "h", startsAt: now}, now, new(bool)); !full || s.kept != 3 {
 		t.Errorf("a fourth alert in force: full %v, kept %d", full, s.kept)
 	}
-	if changed, full := s.put("t", &alertEntry{fingerprint: "g0", startsAt: now, resolved: true, endsAt: now}, now); !changed || full {
+	if changed, full := s.put("t", &alertEntry{fingerprint: "g0", startsAt: now, resolved: true, endsAt: now}, now, new(bool)); !changed || full {
 		t.Errorf("the resolution of a kept alert when full: changed %v, full %v", changed, full)
 	}
 }
@@ -426,4 +428,48 @@ func TestAlertItems(t *testing.T) {
 			t.Errorf("item %q taken as an alert", item)
 		}
 	}
+}
+
+// FuzzAlertmanagerWebhook drives the webhook with any body: it answers one
+// of its codes, never panics, and what it keeps judges without a panic.
+func FuzzAlertmanagerWebhook(f *testing.F) {
+	f.Add(groupedFiring)
+	f.Add(notify(primaryDown.resolved(startedAt.Add(time.Hour)), instanceDown))
+	f.Add(`{"version":"4","alerts":[{"status":"firing","labels":null,"startsAt":"x"}]}`)
+	f.Add(`{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"InstanceDown","instance":"a"},"endsAt":"9999-12-31T23:59:59Z"}]}`)
+	token := filepath.Join(f.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret"), 0o600); err != nil {
+		f.Fatal(err)
+	}
+	fo, err := parse(caddy.NewTestController("dns", `failover app.example.org {
+	primary 192.0.2.1 192.0.2.2
+	secondary 192.0.2.3
+	check tcp://:80
+	status 127.0.40.9:8054
+	alert alertname=InstanceDown instance=a 192.0.2.1
+	alert alertname=PrimaryDown app.example.org/primary
+	alert_token_file `+token+`
+}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	b := fo.blocks[0]
+	s := &statusServer{addr: b.status}
+	s.instances.Store(&[]*Failover{fo})
+	f.Fuzz(func(t *testing.T, body string) {
+		// A store of its own for each input: the fuzzer's minimization
+		// needs a target that does the same for the same input.
+		s.alerts = newAlertStore()
+		b.alertStore.Store(s.alerts)
+		req := httptest.NewRequest(http.MethodPost, "/alertmanager", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		w := httptest.NewRecorder()
+		s.serveAlertmanager(w, req)
+		switch w.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable:
+		default:
+			t.Fatalf("answer %d to %q", w.Code, body)
+		}
+		s.alerts.view(b, time.Now()).lookup("app.example.org.", "primary", b.pools[0].members[0].addr)
+	})
 }

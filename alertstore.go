@@ -57,28 +57,31 @@ func newAlertStore() *alertStore {
 }
 
 // put stores e under the token file at path, and reports whether that changed
-// anything, and whether there was no room for it.
-func (s *alertStore) put(path string, e *alertEntry, now time.Time) (changed, full bool) {
+// anything, and whether there was no room for it. When there is none, it
+// makes room once by forgetting the alerts out of force (forgot tells
+// whether it did already in this notification: a notification of thousands
+// of new alerts into a full store does not go through it thousands of times).
+func (s *alertStore) put(path string, e *alertEntry, now time.Time, forgot *bool) (changed, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if prev, ok := s.byToken[path][e.fingerprint]; ok {
+		if !e.supersedes(prev) {
+			return false, false
+		}
+		s.byToken[path][e.fingerprint] = e
+		return prev.inForce(now) || e.inForce(now), false
+	}
+	if s.kept >= maxAlertsKept && !*forgot {
+		*forgot = true
+		s.prune(now, 0)
+	}
+	if s.kept >= maxAlertsKept {
+		return false, true
+	}
 	entries := s.byToken[path]
 	if entries == nil {
 		entries = map[string]*alertEntry{}
 		s.byToken[path] = entries
-	}
-	prev, ok := entries[e.fingerprint]
-	if ok {
-		if !e.supersedes(prev) {
-			return false, false
-		}
-		entries[e.fingerprint] = e
-		return prev.inForce(now) || e.inForce(now), false
-	}
-	if s.kept >= maxAlertsKept {
-		s.prune(now, 0)
-		if s.kept >= maxAlertsKept {
-			return false, true
-		}
 	}
 	entries[e.fingerprint] = e
 	s.kept++
