@@ -473,3 +473,40 @@ func FuzzAlertmanagerWebhook(f *testing.F) {
 		s.alerts.view(b, time.Now()).lookup("app.example.org.", "primary", b.pools[0].members[0].addr)
 	})
 }
+
+// BenchmarkAlertmanagerWebhook measures a notification near the 1 MiB bound:
+// 2,000 distinct firing alerts that all match an alert line, into a store
+// that keeps them (each iteration starts from an empty one).
+func BenchmarkAlertmanagerWebhook(b *testing.B) {
+	token := filepath.Join(b.TempDir(), "token")
+	os.WriteFile(token, []byte("s3cret"), 0o600)
+	fo, err := parse(caddy.NewTestController("dns", "failover app.example.org {\nprimary 192.0.2.1\nsecondary 192.0.2.2\ncheck tcp://:80\nstatus 127.0.40.9:8054\nalert alertname=InstanceDown 192.0.2.1\nalert_token_file "+token+"\n}"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	blk := fo.blocks[0]
+	s := &statusServer{addr: blk.status}
+	s.instances.Store(&[]*Failover{fo})
+	var alerts []amAlert
+	for i := range 2000 {
+		a := instanceDown
+		a.labels = map[string]string{"alertname": "InstanceDown", "instance": fmt.Sprintf("host-%d:9100", i), "job": "node"}
+		a.fingerprint = fmt.Sprintf("%016x", i)
+		alerts = append(alerts, a)
+	}
+	body := notify(alerts...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.alerts = newAlertStore()
+		blk.alertStore.Store(s.alerts)
+		req := httptest.NewRequest(http.MethodPost, "/alertmanager", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		w := httptest.NewRecorder()
+		s.serveAlertmanager(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+	b.ReportMetric(float64(len(body)), "body_bytes")
+}
