@@ -83,6 +83,9 @@ func (s *statusServer) serveAlertmanager(w http.ResponseWriter, r *http.Request)
 		}
 		entries = append(entries, e)
 	}
+	if msg.TruncatedAlerts > 0 {
+		log.Warningf("status %s: Alertmanager left %d alerts out of a notification of group %s (max_alerts): they do not count", s.addr, msg.TruncatedAlerts, msg.GroupKey)
+	}
 	changed, full := s.apply(paths, entries, time.Now())
 	s.alertsChanged(changed)
 	if full {
