@@ -128,6 +128,67 @@ func (am *alertmanager) postAlert(t *testing.T, labels map[string]string, starts
 	}
 }
 
+// silence silences the alerts whose label has value, for an hour, and
+// returns the silence's ID.
+func (am *alertmanager) silence(t *testing.T, label, value string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"matchers":  []map[string]any{{"name": label, "value": value, "isRegex": false, "isEqual": true}},
+		"startsAt":  time.Now().UTC().Format(time.RFC3339Nano),
+		"endsAt":    time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano),
+		"createdBy": "failover's tests",
+		"comment":   "does a silence release the target?",
+	})
+	resp, err := http.Post("http://"+am.addr+"/api/v2/silences", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var created struct{ SilenceID string }
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /api/v2/silences: %s, %v", resp.Status, err)
+	}
+	return created.SilenceID
+}
+
+// expire ends the silence id.
+func (am *alertmanager) expire(t *testing.T, id string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+am.addr+"/api/v2/silence/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE /api/v2/silence/%s: %s", id, resp.Status)
+	}
+}
+
+// waitState waits until Alertmanager's only alert is in state (active,
+// suppressed), for at most 5 s.
+func (am *alertmanager) waitState(t *testing.T, state string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + am.addr + "/api/v2/alerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var alerts []struct {
+			Status struct{ State string } `json:"status"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&alerts)
+		resp.Body.Close()
+		if err == nil && len(alerts) == 1 {
+			if got = alerts[0].Status.State; got == state {
+				return
+			}
+		}
+	}
+	t.Fatalf("the alert is %q after 5s, want %q", got, state)
+}
+
 // TestAlertmanagerPushesHealth runs a real Alertmanager whose webhook
 // receiver is a real CoreDNS's status listener: a firing alert that matches
 // an alert line fails the name over, and its resolution brings it back.
@@ -212,6 +273,18 @@ receivers:
 	if got, err := lookup(udp, name, dns.TypeA); got != "127.0.40.2" {
 		t.Fatalf("first answer after the reload: %q, %v", got, err)
 	}
+
+	// A silence mutes the alert's notifications, and sends no resolution:
+	// the primary stays away, over several group_intervals.
+	silence := am.silence(t, "alertname", "AppDown")
+	am.waitState(t, "suppressed")
+	for window := time.Now(); time.Since(window) < 4*500*time.Millisecond; time.Sleep(50 * time.Millisecond) {
+		if got, err := lookup(udp, name, dns.TypeA); err != nil || got != "127.0.40.2" {
+			t.Fatalf("answered %q (%v) once the alert was silenced", got, err)
+		}
+	}
+	am.expire(t, silence)
+	am.waitState(t, "active")
 
 	// Prometheus resolves the alert: endsAt now.
 	am.postAlert(t, labels, start, time.Now())
