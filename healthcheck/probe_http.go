@@ -33,6 +33,13 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 	// (target). A redirect keeps to the endpoint's address: only its port
 	// (http to https, say) and its request change.
 	ip, port, _ := net.SplitHostPort(target)
+	if !opts.KeepAlive {
+		p, err := newConnProber(c, s, host, ip, port)
+		if err != nil { // ParseCheck took the URL: only a bug gets here
+			return func(context.Context) error { return err }, nil
+		}
+		return p.probe, nil
+	}
 	reqURL := c.Scheme + "://" + net.JoinHostPort(host, port) + c.Path
 	// No TCP keep-alive probes: a probe's connection lives for one exchange,
 	// or idles between probes with keepalive, and setting them up costs a
