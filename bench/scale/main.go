@@ -16,6 +16,16 @@
 // (getrusage) and memory, and the server's CPU time and requests. -hang makes
 // the last endpoints accept and never answer, so that their probes time out.
 //
+// -check picks the check: http (GET /health, status only), tcp (the server
+// accepts each connection and closes it) or https (the server makes a
+// certificate for scale.example.org, and a CA that the prober trusts, at
+// start; -cert-key rsa for RSA 2048 rather than ECDSA P-256; session tickets
+// on). Every run prints the CPU per probe and the server's CPU per request,
+// user and system, and their ratio; the TCP sockets in TIME_WAIT, the peak
+// sampled every second and at the end; the server's TLS handshakes, resumed
+// and full; and a yardstick: a Go benchmark of the same run, to read the
+// figures of a slower or faster machine.
+//
 // With -names, it runs the real plugin instead of the bare engine, and a mass
 // failure (make bench-scale-failover):
 //
@@ -32,9 +42,17 @@
 // at most a quarter of a core), until its answer is its secondary. It reports when the answers moved,
 // relative to the failure (p50, p99, max), and the probes' lateness from the
 // failure until an interval and timeout and a second after it.
+//
+// With -fail none, nothing fails: the real plugin (names, pools, metrics,
+// a status listener) probes for -duration, and the program prints the same
+// figures as the engine alone (make bench-scale-checks):
+//
+//	go run ./bench/scale -names 5000 -fail none -duration 10s
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -67,9 +85,11 @@ func main() {
 	verbose := flag.Bool("v", false, "print figures every second")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured window to this file")
 	memProfile := flag.String("memprofile", "", "write a heap profile at the end of the window to this file")
+	checkKind := flag.String("check", "http", "the check: http (GET /health), tcp (an accept-and-close server) or https (a certificate made at start)")
+	certKey := flag.String("cert-key", "ecdsa", "with -check https: the server's key, ecdsa (P-256) or rsa (2048)")
 	names := flag.Int("names", 0, "run the real plugin with this many names, and fail every primary at once; 0: the engine alone")
 	perBlock := flag.Int("per-block", 1, "with -names: names a failover block; each block has two endpoints")
-	failMode := flag.String("fail", "refuse", "with -names: how the primaries fail: refuse, hang or error (HTTP 503)")
+	failMode := flag.String("fail", "refuse", "with -names: how the primaries fail: refuse, hang or error (HTTP 503); none: nothing fails, the plugin probes for -duration")
 	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: the least time between two rounds of queries after the failure (at least 3 times a round)")
 	wait := flag.Duration("wait", 15*time.Second, "with -names: the most to wait for every answer to move")
 	logFile := flag.String("log", "", "write the log to this file; empty: discard it")
@@ -87,6 +107,9 @@ func main() {
 	if err != nil || !base.Is4() {
 		fatalf("-base %q: want an IPv4 address", *first)
 	}
+	if *checkKind != "http" && *checkKind != "https" && *checkKind != "tcp" {
+		fatalf("-check %q: want http, tcp or https", *checkKind)
+	}
 
 	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, prober on CPUs %s, %s, load %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), procStatus("self", "Cpus_allowed_list"), runtime.Version(), loadavg())
@@ -100,23 +123,36 @@ func main() {
 		}
 		*endpoints, *hang = 2**names / *perBlock, 0
 	}
-	srv := startServer(*serverBin, *serverCPUs, base, *endpoints, *hang)
+	// Before the server starts: the machine as the other processes load it.
+	printYardstick(yardstick())
+	srv := startServer(*serverBin, *serverCPUs, base, *endpoints, *hang, *checkKind, *certKey)
 	defer srv.close()
-	fmt.Printf("server: pid %d on CPUs %s, %d addresses from %s, port %d, %d hanging\n",
-		srv.cmd.Process.Pid, procStatus(fmt.Sprint(srv.cmd.Process.Pid), "Cpus_allowed_list"), *endpoints, base, srv.port, *hang)
+	serving := *checkKind
+	if serving == "https" {
+		serving += ", " + *certKey + " certificate"
+	}
+	fmt.Printf("server: pid %d on CPUs %s, %d addresses from %s, port %d, %d hanging, %s\n",
+		srv.cmd.Process.Pid, procStatus(fmt.Sprint(srv.cmd.Process.Pid), "Cpus_allowed_list"), *endpoints, base, srv.port, *hang, serving)
 
 	if *names > 0 {
 		m := massFailure{names: *names, perBlock: *perBlock, interval: *interval, timeout: *timeout,
-			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait}
-		m.run(srv, base)
+			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait, check: *checkKind, duration: *duration, caFile: srv.caFile}
+		if *failMode == "none" {
+			m.steady(srv, base)
+		} else {
+			m.run(srv, base)
+		}
 		return
 	}
 
-	check, err := healthcheck.ParseCheck(fmt.Sprintf("http://:%d/health", srv.port))
+	check, err := healthcheck.ParseCheck(checkURL(*checkKind, srv.port))
 	if err != nil {
 		fatalf("%v", err)
 	}
 	settings := healthcheck.Settings{Checks: []*healthcheck.Check{check}, Interval: *interval, Timeout: *timeout, Fall: 3, Rise: 2}
+	if *checkKind == "https" {
+		settings.TLS = &tls.Config{RootCAs: loadCA(srv.caFile)}
+	}
 	var changes atomic.Int64
 	g := healthcheck.NewEngine(func(*healthcheck.Endpoint) { changes.Add(1) })
 	if *inFlight > 0 {
@@ -172,6 +208,8 @@ func main() {
 	fmt.Printf("server: %d requests (%.0f/s), per answering address min %d max %d; CPU %.3f s per s\n",
 		r.server.requests, float64(r.server.requests)/r.wall.Seconds(), r.server.fewest, r.server.most, r.serverCPU.Seconds()/r.wall.Seconds())
 	fmt.Printf("stop: %v; TCP sockets in TIME_WAIT at the end: %s\n", stopTook.Round(time.Millisecond), r.timeWait)
+	costs{wall: r.wall, user: r.user, sys: r.sys, probes: r.probes, server: r.serverWindow, check: *checkKind}.print()
+	r.tw.print(base, *endpoints, srv.port)
 	fmt.Printf("targets: p99 lateness < 100ms %s; CPU < 1 core %s; peak RSS < 200 MiB %s\n",
 		verdict(r.p99 < 100*time.Millisecond), verdict(cpu < 1), verdict(r.hwm < 200<<20))
 }
@@ -189,7 +227,9 @@ type results struct {
 	sysMem, hwm                uint64
 	peakGoroutines             int
 	server                     serverStats
+	serverWindow               serverStats // CPU, requests and handshakes in the window
 	timeWait                   string
+	tw                         timeWait // sampled every second
 }
 
 // measure runs g for d and returns what it took.
@@ -216,6 +256,7 @@ func measure(g *healthcheck.Engine, srv *server, d time.Duration, verbose bool, 
 		runtime.ReadMemStats(&ms)
 		r.peakHeap = max(r.peakHeap, ms.HeapInuse)
 		r.peakGoroutines = max(r.peakGoroutines, runtime.NumGoroutine())
+		r.tw.sample()
 		if verbose {
 			p, f := g.Probes()
 			p50, p99, most, n := g.Lateness()
@@ -233,6 +274,7 @@ func measure(g *healthcheck.Engine, srv *server, d time.Duration, verbose bool, 
 	r.probes, r.failed = probes1-probes0, failed1-failed0
 	r.server = srv.stats()
 	r.serverCPU = r.server.cpu - server0.cpu
+	r.serverWindow = serverWindow(server0, r.server)
 	r.p50, r.p99, r.most, r.n = g.Lateness()
 	runtime.ReadMemStats(&ms)
 	r.heapInuse, r.sysMem = ms.HeapInuse, ms.Sys
@@ -243,6 +285,7 @@ func measure(g *healthcheck.Engine, srv *server, d time.Duration, verbose bool, 
 		}
 	}
 	r.timeWait = sockstatTW()
+	r.tw.sample()
 	if memProfile != "" {
 		f, err := os.Create(memProfile)
 		if err != nil {
@@ -252,6 +295,32 @@ func measure(g *healthcheck.Engine, srv *server, d time.Duration, verbose bool, 
 		f.Close()
 	}
 	return r
+}
+
+// checkURL returns the check of kind (http, https or tcp) on port. An https
+// check names the server's certificate as its host; the probe still dials
+// each endpoint's address.
+func checkURL(kind string, port int) string {
+	switch kind {
+	case "tcp":
+		return fmt.Sprintf("tcp://:%d", port)
+	case "https":
+		return fmt.Sprintf("https://scale.example.org:%d/health", port)
+	}
+	return fmt.Sprintf("http://:%d/health", port)
+}
+
+// loadCA returns a pool of the CA the server wrote.
+func loadCA(file string) *x509.CertPool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		fatalf("%s holds no certificate", file)
+	}
+	return pool
 }
 
 // cpuTime returns the CPU time of this process, user and system.

@@ -25,8 +25,12 @@ import (
 type massFailure struct {
 	names, perBlock    int
 	interval, timeout  time.Duration
-	mode               string        // how the primaries fail: refuse, hang or error
+	mode               string        // how the primaries fail: refuse, hang or error; none in steady
 	warmup, poll, wait time.Duration // before the failure; the least between two rounds of queries; the most to wait for the answers to move
+	check              string        // http, https or tcp
+	duration           time.Duration // steady: the window
+	caFile             string        // with an https check: the server's CA, for the blocks' tls
+	status             string        // HOST:PORT of a status listener every block names; empty: none
 }
 
 // window is how long lateness is measured from the failure: until the
@@ -42,8 +46,15 @@ func (m massFailure) corefile(base netip.Addr, port int) string {
 		for j := range m.perBlock {
 			fmt.Fprintf(&sb, " n%d-%d.scale.example.org", i, j)
 		}
-		fmt.Fprintf(&sb, " {\n\tprimary %s\n\tsecondary %s\n\tcheck http://:%d/health\n\tinterval %v\n\ttimeout %v\n\tfall 1\n\trise 1\n}\n",
-			nth(base, 2*i), nth(base, 2*i+1), port, m.interval, m.timeout)
+		fmt.Fprintf(&sb, " {\n\tprimary %s\n\tsecondary %s\n\tcheck %s\n\tinterval %v\n\ttimeout %v\n\tfall 1\n\trise 1\n",
+			nth(base, 2*i), nth(base, 2*i+1), checkURL(m.check, port), m.interval, m.timeout)
+		if m.check == "https" {
+			fmt.Fprintf(&sb, "\ttls %s\n", m.caFile)
+		}
+		if m.status != "" {
+			fmt.Fprintf(&sb, "\tstatus %s\n", m.status)
+		}
+		sb.WriteString("}\n")
 	}
 	return sb.String()
 }
@@ -53,39 +64,8 @@ func (m massFailure) corefile(base netip.Addr, port int) string {
 // secondary, through the plugin's ServeDNS.
 func (m massFailure) run(srv *server, base netip.Addr) {
 	blocks := m.names / m.perBlock
-	corefile := m.corefile(base, srv.port)
-	c := caddy.NewTestController("dns", corefile)
-	setup, err := caddy.DirectiveAction("dns", "failover")
-	if err != nil {
-		fatalf("%v", err)
-	}
-	parsed := time.Now()
-	if err := setup(c); err != nil {
-		fatalf("setup: %v", err)
-	}
-	f := dnsserver.GetConfig(c).Plugin[0](nil).(*failover.Failover)
-	fmt.Printf("plugin: %d names in %d failover blocks (%d a block), %d endpoints, interval %v, timeout %v, fall 1, rise 1; setup %v\n",
-		m.names, blocks, m.perBlock, 2*blocks, m.interval, m.timeout, time.Since(parsed).Round(time.Millisecond))
-
-	started := time.Now()
-	if err := f.OnStartup(); err != nil {
-		fatalf("startup: %v", err)
-	}
+	f, q := m.start(srv, base)
 	defer f.OnShutdown()
-	fmt.Printf("start: %v (the first round of probes, and the first answers and series)\n", time.Since(started).Round(time.Millisecond))
-
-	// On a busy machine a first probe may time out: the failure starts
-	// from every name on its primary.
-	q := newQuerier(f, m.names, m.perBlock, base)
-	for deadline := time.Now().Add(m.wait); ; time.Sleep(m.poll) {
-		wrong := q.pending(false)
-		if len(wrong) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			fatalf("before the failure, %d names do not answer with their primary after %v, such as %s", len(wrong), m.wait, q.names[wrong[0]])
-		}
-	}
 	// The lateness of a window as long as the failure's, before it: what
 	// the machine allows without failure.
 	time.Sleep(m.warmup)
@@ -251,4 +231,47 @@ func nth(base netip.Addr, i int) netip.Addr {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(base.AsSlice())+uint32(i))
 	return netip.AddrFrom4(b)
+}
+
+// start sets failover up from the Corefile as CoreDNS does, starts it, and
+// returns once every name answers with its primary. The caller shuts it down.
+func (m massFailure) start(srv *server, base netip.Addr) (*failover.Failover, *querier) {
+	blocks := m.names / m.perBlock
+	corefile := m.corefile(base, srv.port)
+	c := caddy.NewTestController("dns", corefile)
+	setup, err := caddy.DirectiveAction("dns", "failover")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	parsed := time.Now()
+	if err := setup(c); err != nil {
+		fatalf("setup: %v", err)
+	}
+	f := dnsserver.GetConfig(c).Plugin[0](nil).(*failover.Failover)
+	status := ""
+	if m.status != "" {
+		status = ", status on " + m.status
+	}
+	fmt.Printf("plugin: %d names in %d failover blocks (%d a block), %d endpoints, %s, interval %v, timeout %v, fall 1, rise 1%s; setup %v\n",
+		m.names, blocks, m.perBlock, 2*blocks, checkURL(m.check, srv.port), m.interval, m.timeout, status, time.Since(parsed).Round(time.Millisecond))
+
+	started := time.Now()
+	if err := f.OnStartup(); err != nil {
+		fatalf("startup: %v", err)
+	}
+	fmt.Printf("start: %v (the first round of probes, and the first answers and series)\n", time.Since(started).Round(time.Millisecond))
+
+	// On a busy machine a first probe may time out: the failure starts
+	// from every name on its primary.
+	q := newQuerier(f, m.names, m.perBlock, base)
+	for deadline := time.Now().Add(m.wait); ; time.Sleep(m.poll) {
+		wrong := q.pending(false)
+		if len(wrong) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			fatalf("before the failure, %d names do not answer with their primary after %v, such as %s", len(wrong), m.wait, q.names[wrong[0]])
+		}
+	}
+	return f, q
 }

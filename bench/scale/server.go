@@ -12,28 +12,30 @@ import (
 
 // server is the process that serves the endpoints: ./server.
 type server struct {
-	cmd   *exec.Cmd
-	in    *os.File
-	out   *bufio.Scanner
-	port  int
-	tmp   string
-	close func()
+	cmd    *exec.Cmd
+	in     *os.File
+	out    *bufio.Scanner
+	port   int
+	caFile string // with -check https: the CA of the server's certificate, in PEM
+	tmp    string
+	close  func()
 }
 
 type serverStats struct {
-	cpu                    time.Duration
+	cpu, user, sys         time.Duration
 	requests, fewest, most uint64
+	resumed, full          uint64 // TLS handshakes
 }
 
-// startServer builds the server unless bin names it, and starts it.
-func startServer(bin, cpus string, base netip.Addr, n, hang int) *server {
-	s := &server{}
+// startServer builds the server unless bin names it, and starts it serving
+// check (http, https or tcp), with a certificate of key kind certKey for https.
+func startServer(bin, cpus string, base netip.Addr, n, hang int, check, certKey string) *server {
+	dir, err := os.MkdirTemp("", "bench-scale")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	s := &server{tmp: dir, caFile: filepath.Join(dir, "ca.pem")}
 	if bin == "" {
-		dir, err := os.MkdirTemp("", "bench-scale")
-		if err != nil {
-			fatalf("%v", err)
-		}
-		s.tmp = dir
 		bin = filepath.Join(dir, "server")
 		goCmd := os.Getenv("GO")
 		if goCmd == "" {
@@ -45,7 +47,8 @@ func startServer(bin, cpus string, base netip.Addr, n, hang int) *server {
 			fatalf("building the server (run from the repository root): %v", err)
 		}
 	}
-	args := []string{bin, "-base", base.String(), "-n", fmt.Sprint(n), "-hang", fmt.Sprint(hang)}
+	args := []string{bin, "-base", base.String(), "-n", fmt.Sprint(n), "-hang", fmt.Sprint(hang),
+		"-check", check, "-cert-key", certKey, "-ca", s.caFile}
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
@@ -65,9 +68,7 @@ func startServer(bin, cpus string, base netip.Addr, n, hang int) *server {
 	s.close = func() {
 		stdin.Close() // the server exits
 		s.cmd.Wait()
-		if s.tmp != "" {
-			os.RemoveAll(s.tmp)
-		}
+		os.RemoveAll(s.tmp)
 	}
 	s.in = stdin.(*os.File)
 	s.out = bufio.NewScanner(stdout)
@@ -82,7 +83,8 @@ func startServer(bin, cpus string, base netip.Addr, n, hang int) *server {
 	return s
 }
 
-// stats asks the server for its CPU time and the requests since the last call.
+// stats asks the server for its CPU time, and the requests and TLS
+// handshakes since the last call.
 func (s *server) stats() serverStats {
 	fmt.Fprintln(s.in, "stats")
 	var st serverStats
@@ -90,10 +92,11 @@ func (s *server) stats() serverStats {
 	if !s.out.Scan() {
 		fatalf("the server stopped")
 	}
-	if _, err := fmt.Sscanf(s.out.Text(), "stats %d %d %d %d %d", &user, &sys, &st.requests, &st.fewest, &st.most); err != nil {
+	if _, err := fmt.Sscanf(s.out.Text(), "stats %d %d %d %d %d %d %d", &user, &sys, &st.requests, &st.fewest, &st.most, &st.resumed, &st.full); err != nil {
 		fatalf("server said %q", s.out.Text())
 	}
-	st.cpu = time.Duration(user + sys)
+	st.user, st.sys = time.Duration(user), time.Duration(sys)
+	st.cpu = st.user + st.sys
 	return st
 }
 

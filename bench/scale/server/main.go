@@ -1,14 +1,18 @@
 // Command server is the far side of the scale benchmark (see ../main.go): it
 // answers HTTP 200 on one port of many loopback addresses, one listener each,
-// and reports its own CPU time and the requests each address got.
+// and reports its own CPU time and the requests each address got. With
+// -check https it answers over TLS, with a certificate for scale.example.org
+// that it makes at start, signed by a CA it writes to -ca; with -check tcp it
+// speaks no HTTP: it accepts each connection and closes it at once.
 //
 // It prints "ready PORT" once every address listens, then answers each line
 // "stats" on its standard input with
 //
-//	stats USER_NS SYS_NS REQUESTS MIN MAX
+//	stats USER_NS SYS_NS REQUESTS MIN MAX RESUMED FULL
 //
-// its CPU time since it started, and the requests since the previous "stats":
-// in all, and the fewest and most one answering address got. A line
+// its CPU time since it started, and the requests (connections, for tcp)
+// since the previous "stats": in all, and the fewest and most one answering
+// address got; and the TLS handshakes since then, resumed and full. A line
 //
 //	fail MODE FIRST COUNT STRIDE
 //
@@ -21,6 +25,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -41,6 +46,9 @@ func main() {
 	n := flag.Int("n", 10000, "addresses")
 	port := flag.Int("port", 0, "port on every address; 0: a free one of the first address")
 	hang := flag.Int("hang", 0, "how many of the addresses, the last ones, read the request and never answer")
+	check := flag.String("check", "http", "what to serve: http, https, or tcp (accept and close)")
+	certKey := flag.String("cert-key", "ecdsa", "with -check https: the key of the certificate, ecdsa (P-256) or rsa (2048)")
+	caFile := flag.String("ca", "", "with -check https: write the CA of the certificate here, in PEM")
 	flag.Parse()
 	base, err := netip.ParseAddr(*first)
 	if err != nil || !base.Is4() || !base.IsLoopback() {
@@ -61,6 +69,22 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          stdlog.New(io.Discard, "", 0),
 	}
+	var tlsConfig *tls.Config
+	switch *check {
+	case "http", "tcp":
+	case "https":
+		if *caFile == "" {
+			fatalf("-check https needs -ca")
+		}
+		cert, err := makeCertificate(*certKey, *caFile)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		// Session tickets are on, as in any Go server: a probe may resume.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, VerifyConnection: s.countHandshake}
+	default:
+		fatalf("-check %q: want http, https or tcp", *check)
+	}
 	for i := range *n {
 		addr := netip.AddrPortFrom(s.addr(i), uint16(*port))
 		ln, err := net.Listen("tcp", addr.String())
@@ -69,7 +93,14 @@ func main() {
 		}
 		*port = ln.Addr().(*net.TCPAddr).Port
 		listeners[i] = ln
-		go srv.Serve(ln)
+		switch *check {
+		case "tcp":
+			go s.acceptAndClose(ln, i)
+		case "https":
+			go srv.Serve(tls.NewListener(ln, tlsConfig))
+		default:
+			go srv.Serve(ln)
+		}
 	}
 	fmt.Printf("ready %d\n", *port)
 
@@ -99,7 +130,8 @@ func main() {
 		if s.hangFrom == 0 {
 			fewest = 0
 		}
-		fmt.Printf("stats %d %d %d %d %d\n", ru.Utime.Nano(), ru.Stime.Nano(), total, fewest, most)
+		resumed, full := s.resumed.Swap(0), s.full.Swap(0)
+		fmt.Printf("stats %d %d %d %d %d %d %d\n", ru.Utime.Nano(), ru.Stime.Nano(), total, fewest, most, resumed, full)
 	}
 }
 
@@ -108,6 +140,37 @@ type server struct {
 	counts   []atomic.Uint64 // requests per address
 	modes    []atomic.Uint32 // how each address answers: modeOK, modeHang or modeError
 	hangFrom int             // addresses from this index on never answer, from the start
+
+	resumed, full atomic.Uint64 // TLS handshakes since the last stats
+}
+
+// countHandshake counts a TLS handshake, resumed or full. It runs on every
+// handshake the server completes, resumed ones included.
+func (s *server) countHandshake(cs tls.ConnectionState) error {
+	if cs.DidResume {
+		s.resumed.Add(1)
+	} else {
+		s.full.Add(1)
+	}
+	return nil
+}
+
+// acceptAndClose serves address i of -check tcp: each connection is counted
+// and closed at once, as a TCP check needs no more. A failed address (mode
+// hang) keeps its connections open until the prober closes them.
+func (s *server) acceptAndClose(ln net.Listener, i int) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return // closed: the address refuses
+		}
+		s.counts[i].Add(1)
+		if s.modes[i].Load() == modeHang {
+			go func() { io.Copy(io.Discard, conn); conn.Close() }()
+			continue
+		}
+		conn.Close()
+	}
 }
 
 const (
