@@ -44,7 +44,8 @@
 // failure until an interval and timeout and a second after it.
 //
 // With -fail none, nothing fails: the real plugin (names, pools, metrics,
-// a status listener) probes for -duration, and the program prints the same
+// a status listener; fall 3, rise 2 as the engine alone) probes for
+// -duration, and the program prints the same
 // figures as the engine alone (make bench-scale-checks):
 //
 //	go run ./bench/scale -names 5000 -fail none -duration 10s
@@ -136,7 +137,7 @@ func main() {
 
 	if *names > 0 {
 		m := massFailure{names: *names, perBlock: *perBlock, interval: *interval, timeout: *timeout,
-			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait, check: *checkKind, duration: *duration, caFile: srv.caFile}
+			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait, check: *checkKind, duration: *duration, caFile: srv.caFile, fall: 1, rise: 1}
 		if *failMode == "none" {
 			m.steady(srv, base)
 		} else {

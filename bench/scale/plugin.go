@@ -31,6 +31,7 @@ type massFailure struct {
 	duration           time.Duration // steady: the window
 	caFile             string        // with an https check: the server's CA, for the blocks' tls
 	status             string        // HOST:PORT of a status listener every block names; empty: none
+	fall, rise         int
 }
 
 // window is how long lateness is measured from the failure: until the
@@ -46,8 +47,8 @@ func (m massFailure) corefile(base netip.Addr, port int) string {
 		for j := range m.perBlock {
 			fmt.Fprintf(&sb, " n%d-%d.scale.example.org", i, j)
 		}
-		fmt.Fprintf(&sb, " {\n\tprimary %s\n\tsecondary %s\n\tcheck %s\n\tinterval %v\n\ttimeout %v\n\tfall 1\n\trise 1\n",
-			nth(base, 2*i), nth(base, 2*i+1), checkURL(m.check, port), m.interval, m.timeout)
+		fmt.Fprintf(&sb, " {\n\tprimary %s\n\tsecondary %s\n\tcheck %s\n\tinterval %v\n\ttimeout %v\n\tfall %d\n\trise %d\n",
+			nth(base, 2*i), nth(base, 2*i+1), checkURL(m.check, port), m.interval, m.timeout, m.fall, m.rise)
 		if m.check == "https" {
 			fmt.Fprintf(&sb, "\ttls %s\n", m.caFile)
 		}
@@ -252,8 +253,8 @@ func (m massFailure) start(srv *server, base netip.Addr) (*failover.Failover, *q
 	if m.status != "" {
 		status = ", status on " + m.status
 	}
-	fmt.Printf("plugin: %d names in %d failover blocks (%d a block), %d endpoints, %s, interval %v, timeout %v, fall 1, rise 1%s; setup %v\n",
-		m.names, blocks, m.perBlock, 2*blocks, checkURL(m.check, srv.port), m.interval, m.timeout, status, time.Since(parsed).Round(time.Millisecond))
+	fmt.Printf("plugin: %d names in %d failover blocks (%d a block), %d endpoints, %s, interval %v, timeout %v, fall %d, rise %d%s; setup %v\n",
+		m.names, blocks, m.perBlock, 2*blocks, checkURL(m.check, srv.port), m.interval, m.timeout, m.fall, m.rise, status, time.Since(parsed).Round(time.Millisecond))
 
 	started := time.Now()
 	if err := f.OnStartup(); err != nil {

@@ -14,11 +14,14 @@ import (
 // steady runs the real plugin with nothing failing (-fail none): after the
 // warm-up, the probes of every block for m.duration, and the same cost
 // figures as the engine alone, of the whole process (probes, answers'
-// rebuilds, series, the status listener). No query is asked in the window:
+// rebuilds, series, the status listener), with fall 3 and rise 2. No query is asked in the window:
 // the CPU is the probing's.
 func (m massFailure) steady(srv *server, base netip.Addr) {
 	endpoints := 2 * m.names / m.perBlock
 	m.status = freeAddress(nth(base, endpoints))
+	// The engine alone's fall and rise: the same full TLS handshakes, one
+	// every fall probes, and so the same work a probe.
+	m.fall, m.rise = 3, 2
 	f, q := m.start(srv, base)
 	defer f.OnShutdown()
 	time.Sleep(m.warmup)
