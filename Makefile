@@ -33,7 +33,7 @@ K8S_LDFLAGS := $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/
 # test-k8s TESTFLAGS='-run Fleet' runs those alone).
 K8S_TESTS := ^(TestK8s|TestFleet)
 
-.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-dnssec bench-scale bench-scale-failover bench-fleet clean
+.PHONY: all coredns checkconf image example example-primary test test-k8s k8s-assets monitoring fuzz bench bench-go bench-e2e bench-dnssec bench-scale bench-scale-checks bench-scale-failover bench-fleet clean
 
 all: coredns checkconf
 
@@ -108,7 +108,7 @@ fuzz:
 # Go benchmarks of ServeDNS against loadbalance, then the end-to-end load test
 # of ./coredns with dnsperf, with and without failover, and the probe engine
 # at 10,000 endpoints. Needs a quiet machine.
-bench: bench-go bench-e2e bench-dnssec bench-scale bench-scale-failover
+bench: bench-go bench-e2e bench-dnssec bench-scale bench-scale-checks bench-scale-failover
 
 bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) ./...
@@ -123,10 +123,21 @@ bench-dnssec:
 
 # The probe engine at scale: 10,000 HTTP endpoints on loopback addresses, served
 # by a separate process, probed every second; prints the probe rate, lateness,
-# and the prober's CPU time and memory. SCALEFLAGS adds flags (go run ./bench/scale
+# the prober's CPU time and memory, its CPU per probe beside the server's per
+# request, the sockets in TIME_WAIT and a yardstick. SCALEFLAGS adds flags (go run ./bench/scale
 # -h lists them); pinned: taskset -c 0 make bench-scale SCALEFLAGS='-server-cpus 1'.
 bench-scale:
 	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 30s $(SCALEFLAGS)
+
+# Each check at 10,000 endpoints, in 12 s windows: http, tcp (an accept-and-close
+# server) and https (ECDSA P-256; SCALEFLAGS='-cert-key rsa' for RSA 2048) with
+# the engine alone, then http with the real plugin (5,000 names, a primary and a
+# secondary each; metrics and a status listener on) with nothing failing.
+bench-scale-checks:
+	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 12s -check http $(SCALEFLAGS)
+	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 12s -check tcp $(SCALEFLAGS)
+	GO='$(GO)' $(GO) run ./bench/scale -endpoints 10000 -duration 12s -check https $(SCALEFLAGS)
+	GO='$(GO)' $(GO) run ./bench/scale -names 5000 -fail none -duration 12s -check http $(SCALEFLAGS)
 
 # The real plugin at scale: every primary fails at once, under 2,000 names (a
 # block each) and 10,000 names (5 a block), two endpoints a block; prints when
