@@ -54,6 +54,8 @@ func (m massFailure) steady(srv *server, base netip.Addr) {
 		p50.Round(time.Microsecond), p99.Round(time.Microsecond), most.Round(time.Microsecond), n)
 	fmt.Printf("process CPU: %.3f s per s (user %.3f, sys %.3f; getrusage)\n",
 		cpu, (user1-user0).Seconds()/wall.Seconds(), (sys1-sys0).Seconds()/wall.Seconds())
+	fmt.Printf("server: %d requests (%.0f/s), per answering address min %d max %d\n",
+		server1.requests, float64(server1.requests)/wall.Seconds(), server1.fewest, server1.most)
 	costs{wall: wall, user: user1 - user0, sys: sys1 - sys0, probes: probes, server: serverWindow(server0, server1), check: m.check}.print()
 	tw.print(base, endpoints, srv.port)
 	onPrimary := m.names - len(q.pending(false))
