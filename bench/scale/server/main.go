@@ -157,7 +157,8 @@ func (s *server) countHandshake(cs tls.ConnectionState) error {
 
 // acceptAndClose serves address i of -check tcp: each connection is counted
 // and closed at once, as a TCP check needs no more. A failed address (mode
-// hang) keeps its connections open until the prober closes them.
+// hang) keeps its connections open until the prober closes them; mode error
+// has no meaning without HTTP, and closes them as an answering one does.
 func (s *server) acceptAndClose(ln net.Listener, i int) {
 	for {
 		conn, err := ln.Accept()
