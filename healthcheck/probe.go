@@ -64,7 +64,7 @@ func newCheckProber(c *Check, s Settings, addr netip.Addr) (prober, func()) {
 }
 
 func probeTCP(ctx context.Context, target string) error {
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1} // no TCP keep-alive set-up for a connection closed at once
 	conn, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return err

@@ -162,9 +162,7 @@ func (r *registry) release(g *Engine) {
 
 	// Outside the lock: a probe of another entry may be running a
 	// subscriber's callback, which must not wait for this.
-	for _, en := range gone {
-		en.sched.remove(en)
-	}
+	removeAll(gone)
 	if stopping != nil {
 		stopping.stop()
 	}
