@@ -137,7 +137,7 @@ func main() {
 
 	if *names > 0 {
 		m := massFailure{names: *names, perBlock: *perBlock, interval: *interval, timeout: *timeout,
-			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait, check: *checkKind, duration: *duration, caFile: srv.caFile, fall: 1, rise: 1}
+			mode: *failMode, warmup: *warmup, poll: *poll, wait: *wait, check: *checkKind, duration: *duration, caFile: srv.caFile, fall: 1, rise: 1, cpuProfile: *cpuProfile}
 		if *failMode == "none" {
 			m.steady(srv, base)
 		} else {

@@ -32,6 +32,7 @@ type massFailure struct {
 	caFile             string        // with an https check: the server's CA, for the blocks' tls
 	status             string        // HOST:PORT of a status listener every block names; empty: none
 	fall, rise         int
+	cpuProfile         string // of the steady run's window; "" for none
 }
 
 // window is how long lateness is measured from the failure: until the

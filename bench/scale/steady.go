@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,7 @@ func (m massFailure) steady(srv *server, base netip.Addr) {
 	probes0, failed0 := probeCount()
 	server0 := srv.stats() // also resets the server's counts
 	user0, sys0 := cpuTime()
+	stopProfile := startProfile(m.cpuProfile)
 	wall0 := time.Now()
 	var tw timeWait
 	tick := time.NewTicker(time.Second)
@@ -40,6 +43,7 @@ func (m massFailure) steady(srv *server, base netip.Addr) {
 	tick.Stop()
 	wall := time.Since(wall0)
 	user1, sys1 := cpuTime()
+	stopProfile()
 	probes1, failed1 := probeCount()
 	server1 := srv.stats()
 	p50, p99, most, n := f.ProbeLateness()
@@ -108,4 +112,23 @@ func statusPage(addr string) string {
 	defer resp.Body.Close()
 	n, _ := io.Copy(io.Discard, resp.Body)
 	return fmt.Sprintf("%s, %d bytes", resp.Status, n)
+}
+
+// startProfile writes a CPU profile to path until the returned function is
+// called; nothing for an empty path.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fatalf("%v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
