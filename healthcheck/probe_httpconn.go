@@ -162,7 +162,10 @@ func (p *connProber) exchange(ctx context.Context, h *hop) (status int, location
 	limit := &headerLimit{r: conn, left: maxHeaderBytes}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(limit)
-	defer readers.Put(br)
+	defer func() {
+		br.Reset(nil) // the pool keeps no connection alive
+		readers.Put(br)
+	}()
 	resp, err := readFinalResponse(br, h.req)
 	if err != nil {
 		return 0, "", withReset(err, reset.reset)
