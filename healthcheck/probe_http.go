@@ -101,19 +101,10 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 // Location says (a Client parses Location even when told not to follow).
 func roundTrip(ctx context.Context, transport *http.Transport, opts *HTTPOptions, reqURL string) (*http.Response, error) {
 	for redirects := 0; ; redirects++ {
-		req, err := http.NewRequestWithContext(ctx, opts.method(), reqURL, nil)
+		req, err := probeRequest(ctx, opts, reqURL)
 		if err != nil {
 			return nil, err
 		}
-		req.Header = opts.Header.Clone()
-		if req.Header == nil {
-			req.Header = http.Header{}
-		}
-		if host := req.Header.Get("Host"); host != "" {
-			req.Host = host
-			req.Header.Del("Host")
-		}
-		req.Header.Set("User-Agent", userAgent)
 		resp, err := transport.RoundTrip(req)
 		if err != nil || !opts.FollowRedirects || !isRedirect(resp.StatusCode) {
 			return resp, err
@@ -128,6 +119,25 @@ func roundTrip(ctx context.Context, transport *http.Transport, opts *HTTPOptions
 		}
 		reqURL = next.String()
 	}
+}
+
+// probeRequest is the request a probe sends to reqURL: the check's method
+// and headers, a Host header naming the service, and our User-Agent.
+func probeRequest(ctx context.Context, opts *HTTPOptions, reqURL string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, opts.method(), reqURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = opts.Header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+		req.Header.Del("Host")
+	}
+	req.Header.Set("User-Agent", userAgent)
+	return req, nil
 }
 
 // redirectError is a probe failure on a redirect that cannot be followed.

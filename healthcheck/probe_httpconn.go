@@ -58,19 +58,10 @@ func newConnProber(c *Check, s Settings, host, ip, port string) (*connProber, er
 
 // hopTo makes the request of u, as the Transport would send it.
 func (p *connProber) hopTo(u *url.URL) (*hop, error) {
-	req, err := http.NewRequest(p.opts.method(), u.String(), nil)
+	req, err := probeRequest(context.Background(), p.opts, u.String())
 	if err != nil {
 		return nil, err
 	}
-	req.Header = p.opts.Header.Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
-	}
-	if host := req.Header.Get("Host"); host != "" {
-		req.Host = host
-		req.Header.Del("Host")
-	}
-	req.Header.Set("User-Agent", userAgent)
 	req.Close = true // Connection: close
 	var buf bytes.Buffer
 	if err := req.Write(&buf); err != nil {

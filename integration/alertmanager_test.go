@@ -367,24 +367,7 @@ receivers:
 // yamlBlocks returns the bodies of the ```yaml blocks of a Markdown file.
 func yamlBlocks(t *testing.T, path string) []string {
 	t.Helper()
-	md, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []string
-	var cur *strings.Builder
-	for _, line := range strings.Split(string(md), "\n") {
-		switch {
-		case cur == nil && strings.TrimSpace(line) == "```yaml":
-			cur = new(strings.Builder)
-		case cur != nil && strings.TrimSpace(line) == "```":
-			blocks = append(blocks, cur.String())
-			cur = nil
-		case cur != nil:
-			cur.WriteString(line + "\n")
-		}
-	}
-	return blocks
+	return fencedBlocks(t, path, "```yaml", "```")
 }
 
 // TestDocumentedAlertmanagerConfig loads the receiver configuration of

@@ -15,6 +15,13 @@ import (
 // corefiles returns the bodies of the ~~~ corefile blocks of a Markdown file.
 func corefiles(t *testing.T, path string) []string {
 	t.Helper()
+	return fencedBlocks(t, path, "~~~ corefile", "~~~")
+}
+
+// fencedBlocks returns the bodies of the blocks of a Markdown file that open
+// with the line open and close with the line end.
+func fencedBlocks(t *testing.T, path, open, end string) []string {
+	t.Helper()
 	md, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -23,9 +30,9 @@ func corefiles(t *testing.T, path string) []string {
 	var cur *strings.Builder
 	for _, line := range strings.Split(string(md), "\n") {
 		switch {
-		case cur == nil && strings.TrimSpace(line) == "~~~ corefile":
+		case cur == nil && strings.TrimSpace(line) == open:
 			cur = new(strings.Builder)
-		case cur != nil && strings.TrimSpace(line) == "~~~":
+		case cur != nil && strings.TrimSpace(line) == end:
 			blocks = append(blocks, cur.String())
 			cur = nil
 		case cur != nil:
