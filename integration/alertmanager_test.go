@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,22 +52,9 @@ func startAlertmanager(t *testing.T, ip, config string) *alertmanager {
 		}
 		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "data"),
 			"--web.listen-address="+am.addr, "--cluster.listen-address=", "--log.level=debug")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
+		exited, stop, err := startProcess(cmd, logFile)
+		if err != nil {
 			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		done := make(chan struct{})
-		go func() { exited <- cmd.Wait(); logFile.Close(); close(done) }()
-		stop := func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
 		}
 		if lastErr = am.waitReady(exited, 10*time.Second); lastErr == nil {
 			t.Cleanup(stop)
@@ -224,21 +210,7 @@ func TestAlertmanagerPushesHealth(t *testing.T) {
 	const name = "app.example.org."
 	waitAnswer(t, udp, name, "127.0.40.1", 2*time.Second)
 
-	am := startAlertmanager(t, "127.0.40.10", fmt.Sprintf(`route:
-  receiver: failover
-  group_by: [alertname]
-  group_wait: 100ms
-  group_interval: 500ms
-  repeat_interval: 1h
-receivers:
-  - name: failover
-    webhook_configs:
-      - url: http://%s/alertmanager
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials_file: %s
-`, statusAddr, token))
+	am := startAlertmanager(t, "127.0.40.10", receiverConfig(statusAddr, token, time.Hour))
 
 	labels := map[string]string{"alertname": "AppDown", "service": "app", "severity": "page"}
 	start := time.Now()
@@ -322,21 +294,7 @@ func TestAlertmanagerRepeatsAfterRestart(t *testing.T) {
 	}
 }`, backends[0].port, statusAddr, token)
 	const name, repeat = "app.example.org.", 2 * time.Second
-	am := startAlertmanager(t, "127.0.40.10", fmt.Sprintf(`route:
-  receiver: failover
-  group_by: [alertname]
-  group_wait: 100ms
-  group_interval: 500ms
-  repeat_interval: %s
-receivers:
-  - name: failover
-    webhook_configs:
-      - url: http://%s/alertmanager
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials_file: %s
-`, repeat, statusAddr, token))
+	am := startAlertmanager(t, "127.0.40.10", receiverConfig(statusAddr, token, repeat))
 
 	first, udp, _, err := test.CoreDNSServerAndPorts(corefile)
 	if err != nil {
@@ -362,6 +320,35 @@ receivers:
 	// group_interval) after repeat_interval has passed.
 	waitAnswer(t, udp, name, "127.0.40.4", repeat+500*time.Millisecond+3*time.Second)
 	t.Logf("restart to the firing alert sent again: %v (repeat_interval %v)", time.Since(restarted), repeat)
+}
+
+// receiverConfig is an Alertmanager configuration that sends every alert,
+// grouped by name and flushed quickly, to the webhook at statusAddr with the
+// token in the file token, resolutions included, again every repeat.
+func receiverConfig(statusAddr, token string, repeat time.Duration) string {
+	return fmt.Sprintf(`route:
+  receiver: failover
+  group_by: [alertname]
+  group_wait: 100ms
+  group_interval: 500ms
+  repeat_interval: %s
+receivers:
+  - name: failover
+    webhook_configs:
+      - url: http://%s/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials_file: %s
+`, amDuration(repeat), statusAddr, token)
+}
+
+// amDuration writes d as Alertmanager's durations are written: 2s, 1h.
+func amDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
 }
 
 // yamlBlocks returns the bodies of the ```yaml blocks of a Markdown file.

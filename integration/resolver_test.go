@@ -126,6 +126,30 @@ func resolverBinary(t *testing.T, command, pkg string) string {
 	return ""
 }
 
+// startProcess starts cmd with its output to logFile, which it closes once
+// cmd has exited. exited takes the value of cmd.Wait (one that fails to
+// start exits at once); stop ends cmd with SIGTERM, SIGKILL after 10 s, and
+// returns once it has exited.
+func startProcess(cmd *exec.Cmd, logFile *os.File) (exited <-chan error, stop func(), err error) {
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, nil, err
+	}
+	waited := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { waited <- cmd.Wait(); logFile.Close(); close(done) }()
+	return waited, func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}, nil
+}
+
 // startResolver runs the command that args returns for a free port on ip,
 // and waits until it answers a query. A port taken between the check and the
 // start is tried again with another.
@@ -141,25 +165,9 @@ func startResolver(t *testing.T, name, ip string, args func(dir string, port int
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
+		exited, stop, err := startProcess(exec.Command(argv[0], argv[1:]...), logFile)
+		if err != nil {
 			t.Fatalf("%s: %v", name, err)
-		}
-		// exited tells waitAnswering, which takes its value, and done stop,
-		// that the resolver has exited: one that fails to start exits at once.
-		exited := make(chan error, 1)
-		done := make(chan struct{})
-		go func() { exited <- cmd.Wait(); logFile.Close(); close(done) }()
-		stop := func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
 		}
 		if lastErr = r.waitAnswering(exited, 10*time.Second); lastErr == nil {
 			t.Cleanup(stop)
