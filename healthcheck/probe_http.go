@@ -23,7 +23,7 @@ func (e statusError) Error() string { return "status " + strconv.Itoa(int(e)) }
 // newHTTPProberCloser returns the prober of an http or https check for the
 // endpoint at addr, reached at target, and a function closing the connections
 // it keeps alive between probes.
-func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (prober, func()) {
+func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string, loop *loopRef) (prober, func()) {
 	opts := s.HTTP
 	host := c.Host
 	if host == "" {
@@ -34,7 +34,7 @@ func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string) (
 	// (http to https, say) and its request change.
 	ip, port, _ := net.SplitHostPort(target)
 	if !opts.KeepAlive {
-		p, err := newConnProber(c, s, host, ip, port)
+		p, err := newConnProber(c, s, host, addr, port, loop)
 		if err != nil { // ParseCheck took the URL: only a bug gets here
 			return func(context.Context) error { return err }, nil
 		}

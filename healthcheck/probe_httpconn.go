@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -28,7 +30,8 @@ import (
 
 // connProber probes one endpoint over a connection of its own per probe.
 type connProber struct {
-	ip    string // the endpoint's address: every hop, redirects included, dials it
+	addr  netip.Addr // the endpoint's address: every hop, redirects included, dials it
+	loop  *loopRef   // where http hops run their connections (connloop.go)
 	opts  *HTTPOptions
 	first *hop
 	base  *tls.Config // the Settings' TLS, for the hops a redirect takes to https
@@ -38,13 +41,13 @@ type connProber struct {
 // hop is one request of a probe: the check's, or one a redirect leads to.
 type hop struct {
 	url     *url.URL
-	port    string
+	port    uint16
 	req     *http.Request // its method tells ReadResponse whether a body follows
 	request []byte        // as written on the wire
 }
 
-func newConnProber(c *Check, s Settings, host, ip, port string) (*connProber, error) {
-	p := &connProber{ip: ip, opts: &s.HTTP, base: s.TLS}
+func newConnProber(c *Check, s Settings, host string, addr netip.Addr, port string, loop *loopRef) (*connProber, error) {
+	p := &connProber{addr: addr, loop: loop, opts: &s.HTTP, base: s.TLS}
 	if c.Scheme == "https" {
 		p.tls = newSessions(clientTLS(s.TLS, host), s.Fall)
 	}
@@ -67,12 +70,16 @@ func (p *connProber) hopTo(u *url.URL) (*hop, error) {
 	if err := req.Write(&buf); err != nil {
 		return nil, err
 	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
+	port := uint16(80)
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if u.Port() != "" {
+		n, err := strconv.ParseUint(u.Port(), 10, 16)
+		if err != nil {
+			return nil, err
 		}
+		port = uint16(n)
 	}
 	return &hop{url: u, port: port, req: req, request: buf.Bytes()}, nil
 }
@@ -115,9 +122,13 @@ func (p *connProber) follow(ctx context.Context) error {
 // the final status and Location. With BodyContains, a status that passes
 // must come with the text in its body.
 func (p *connProber) exchange(ctx context.Context, h *hop) (status int, location string, err error) {
-	var d net.Dialer
-	d.KeepAlive = -1 // no TCP keep-alive probes on a connection of one exchange
-	raw, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.ip, h.port))
+	addrPort := netip.AddrPortFrom(p.addr, h.port)
+	if l := loaded(p.loop, p.addr); l != nil && h.url.Scheme == "http" && p.opts.BodyContains == "" {
+		if r, ok := l.exchange(ctx, newLoopConn(addrPort, h.request, h.req)); ok {
+			return r.status, r.location, r.err
+		}
+	}
+	raw, err := probeDialer.DialContext(ctx, "tcp", addrPort.String())
 	if err != nil {
 		return 0, "", err
 	}

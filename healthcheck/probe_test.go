@@ -18,7 +18,7 @@ import (
 // newProber returns the prober of the endpoint at addr under s, for tests
 // that never keep connections between probes.
 func newProber(s Settings, addr netip.Addr) prober {
-	p, _ := newProberCloser(s, addr)
+	p, _ := newProberCloser(s, addr, nil)
 	return p
 }
 

@@ -39,7 +39,8 @@ type entry struct {
 	settings Settings // of the endpoint that created it: the same probes as the others'
 
 	probe     prober
-	closeIdle func() // closes the connections kept between probes; called once its probes have ended
+	closeIdle func()  // closes the connections kept between probes; called once its probes have ended
+	loop      loopRef // of the scheduler probing it, for its probes' connections
 
 	healthy atomic.Bool  // the verdict served: local's, unless a fleet steers it (steer.go)
 	local   atomic.Bool  // the verdict of this process's own probes
@@ -79,7 +80,7 @@ type entry struct {
 
 func newEntry(k key, addr netip.Addr, s Settings) *entry {
 	en := &entry{key: k, addr: addr, settings: s, judged: make(chan struct{})}
-	en.probe, en.closeIdle = newProberCloser(s, addr)
+	en.probe, en.closeIdle = newProberCloser(s, addr, &en.loop)
 	en.healthy.Store(true) // until its first result
 	en.local.Store(true)
 	en.ctx, en.cancel = context.WithCancel(context.Background())

@@ -64,6 +64,7 @@ type scheduler struct {
 	done chan struct{} // closed by stop
 	wg   sync.WaitGroup
 	late lateness
+	loop *connLoop // runs the connections of tcp and plain http probes (connloop.go); nil if the kernel gave none
 
 	mu      sync.Mutex
 	queue   slots
@@ -80,6 +81,7 @@ func startScheduler() *scheduler {
 		work:   make(chan *slot),
 		done:   make(chan struct{}),
 		joined: map[time.Duration]int{},
+		loop:   startConnLoop(),
 	}
 	s.wg.Add(1)
 	go s.dispatch()
@@ -99,6 +101,7 @@ func (s *scheduler) add(en *entry) {
 		sl.due, sl.first = now, true
 	}
 	en.slot, en.sched = sl, s
+	en.loop.Store(s.loop)
 	s.mu.Lock()
 	heap.Push(&s.queue, sl)
 	s.mu.Unlock()
@@ -151,6 +154,9 @@ func (s *scheduler) resize(endpoints int) {
 func (s *scheduler) stop() {
 	close(s.done)
 	s.wg.Wait()
+	if s.loop != nil {
+		s.loop.stop()
+	}
 }
 
 // phase returns the phase of the i-th endpoint, from 0, of those probed every

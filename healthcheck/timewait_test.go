@@ -58,7 +58,7 @@ func TestProbesLeaveNoTimeWait(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			probe, closeIdle := newProberCloser(Settings{Checks: []*Check{check}, Timeout: time.Second}, netip.MustParseAddr(tc.ip))
+			probe, closeIdle := newProberCloser(Settings{Checks: []*Check{check}, Timeout: time.Second}, netip.MustParseAddr(tc.ip), nil)
 			if closeIdle != nil {
 				defer closeIdle()
 			}

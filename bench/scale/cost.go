@@ -25,6 +25,7 @@ type costs struct {
 	probes    uint64
 	server    serverStats // the server's in the window: CPU, requests, TLS handshakes
 	check     string      // http, https or tcp
+	prober    string      // who probes: "" for the engine, or "HAProxy"
 }
 
 // serverWindow returns the server's figures between two calls of stats:
@@ -45,17 +46,35 @@ func (c costs) print() {
 	if c.check == "tcp" {
 		unit = "connection"
 	}
-	prober, server := perProbe(c.user+c.sys), perRequest(c.server.cpu)
-	fmt.Printf("CPU per probe: %.1f µs (user %.1f, sys %.1f) over %d probes; server CPU per %s: %.1f µs (user %.1f, sys %.1f) over %d\n",
-		prober, perProbe(c.user), perProbe(c.sys), c.probes, unit, server, perRequest(c.server.user), perRequest(c.server.sys), c.server.requests)
-	ratio := prober / server
-	fmt.Printf("CPU prober/server: %.2f (user %.2f, sys %.2f); target <= 1 %s\n",
-		ratio, perProbe(c.user)/perRequest(c.server.user), perProbe(c.sys)/perRequest(c.server.sys), verdict(ratio <= 1))
+	who, probe := "prober", "probe"
+	if c.prober != "" {
+		who, probe = c.prober, "check"
+	}
+	fmt.Printf("%sCPU per %s: %.1f µs (user %.1f, sys %.1f) over %d %ss; server CPU per %s: %.1f µs (user %.1f, sys %.1f) over %d\n",
+		prefix(c.prober), probe, perProbe(c.user+c.sys), perProbe(c.user), perProbe(c.sys), c.probes, probe,
+		unit, perRequest(c.server.cpu), perRequest(c.server.user), perRequest(c.server.sys), c.server.requests)
+	ratio := c.ratio()
+	fmt.Printf("%sCPU %s/server: %.2f (user %.2f, sys %.2f); target <= 1 %s\n",
+		prefix(c.prober), who, ratio, perProbe(c.user)/perRequest(c.server.user), perProbe(c.sys)/perRequest(c.server.sys), verdict(ratio <= 1))
 	if c.check == "https" {
 		handshakes := c.server.resumed + c.server.full
 		fmt.Printf("server TLS handshakes: %d resumed, %d full (%.1f%% resumed)\n",
 			c.server.resumed, c.server.full, 100*float64(c.server.resumed)/float64(max(handshakes, 1)))
 	}
+}
+
+// ratio is the CPU per probe over the server's CPU per request.
+func (c costs) ratio() float64 {
+	perProbe := (c.user + c.sys).Seconds() / float64(max(c.probes, 1))
+	return perProbe / (c.server.cpu.Seconds() / float64(max(c.server.requests, 1)))
+}
+
+// prefix starts the lines of a prober other than the engine with its name.
+func prefix(prober string) string {
+	if prober == "" {
+		return ""
+	}
+	return prober + ": "
 }
 
 // timeWait samples the TCP sockets in TIME_WAIT of the host, cheaply enough

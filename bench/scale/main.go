@@ -94,6 +94,7 @@ func main() {
 	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: the least time between two rounds of queries after the failure (at least 3 times a round)")
 	wait := flag.Duration("wait", 15*time.Second, "with -names: the most to wait for every answer to move")
 	logFile := flag.String("log", "", "write the log to this file; empty: discard it")
+	compare := flag.String("compare", "", "haproxy: after the engine's window, measure HAProxy's health checks of the same endpoints in a window as long (the engine alone)")
 	flag.Parse()
 	clog.Discard() // a line per verdict change: thousands with -hang
 	if *logFile != "" {
@@ -110,6 +111,16 @@ func main() {
 	}
 	if *checkKind != "http" && *checkKind != "https" && *checkKind != "tcp" {
 		fatalf("-check %q: want http, tcp or https", *checkKind)
+	}
+	var haproxy haproxyRun
+	switch {
+	case *compare == "":
+	case *compare != "haproxy":
+		fatalf("-compare %q: want haproxy", *compare)
+	case *names > 0:
+		fatalf("-compare haproxy measures the engine alone: leave -names out")
+	default:
+		haproxy = haproxyRun{bin: findHAProxy(), endpoints: *endpoints, base: base, check: *checkKind, interval: *interval, timeout: *timeout}
 	}
 
 	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, prober on CPUs %s, %s, load %s\n",
@@ -209,10 +220,14 @@ func main() {
 	fmt.Printf("server: %d requests (%.0f/s), per answering address min %d max %d; CPU %.3f s per s\n",
 		r.server.requests, float64(r.server.requests)/r.wall.Seconds(), r.server.fewest, r.server.most, r.serverCPU.Seconds()/r.wall.Seconds())
 	fmt.Printf("stop: %v; TCP sockets in TIME_WAIT at the end: %s\n", stopTook.Round(time.Millisecond), r.timeWait)
-	costs{wall: r.wall, user: r.user, sys: r.sys, probes: r.probes, server: r.serverWindow, check: *checkKind}.print()
+	engineCosts := costs{wall: r.wall, user: r.user, sys: r.sys, probes: r.probes, server: r.serverWindow, check: *checkKind}
+	engineCosts.print()
 	r.tw.print(base, *endpoints, srv.port)
 	fmt.Printf("targets: p99 lateness < 100ms %s; CPU < 1 core %s; peak RSS < 200 MiB %s\n",
 		verdict(r.p99 < 100*time.Millisecond), verdict(cpu < 1), verdict(r.hwm < 200<<20))
+	if haproxy.bin != "" {
+		haproxy.measure(srv, *warmup, *duration).print(base, *endpoints, srv.port, *checkKind, engineCosts)
+	}
 }
 
 // results are the figures of the measured window.
@@ -306,7 +321,7 @@ func checkURL(kind string, port int) string {
 	case "tcp":
 		return fmt.Sprintf("tcp://:%d", port)
 	case "https":
-		return fmt.Sprintf("https://scale.example.org:%d/health", port)
+		return fmt.Sprintf("https://%s:%d/health", serverName, port)
 	}
 	return fmt.Sprintf("http://:%d/health", port)
 }

@@ -51,8 +51,9 @@ func main() {
 	caFile := flag.String("ca", "", "with -check https: write the CA of the certificate here, in PEM")
 	flag.Parse()
 	base, err := netip.ParseAddr(*first)
-	if err != nil || !base.Is4() || !base.IsLoopback() {
-		fatalf("-base %q: want an IPv4 loopback address", *first)
+	// Loopback, or addresses local to a network namespace of the caller's.
+	if err != nil || !base.Is4() {
+		fatalf("-base %q: want an IPv4 address", *first)
 	}
 	// A descriptor for each listener, and for the connections in flight.
 	if err := raiseFileLimit(uint64(*n) + 2048); err != nil {
@@ -63,7 +64,7 @@ func main() {
 	for i := s.hangFrom; i < *n; i++ {
 		s.modes[i].Store(modeHang)
 	}
-	listeners := make([]net.Listener, *n)
+	listeners := make([]io.Closer, *n) // closed, an address refuses
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,7 +96,9 @@ func main() {
 		listeners[i] = ln
 		switch *check {
 		case "tcp":
-			go s.acceptAndClose(ln, i)
+			f := rawListener(ln)
+			listeners[i] = f
+			go s.acceptAndClose(f, i)
 		case "https":
 			go srv.Serve(tls.NewListener(ln, tlsConfig))
 		default:
@@ -159,19 +162,73 @@ func (s *server) countHandshake(cs tls.ConnectionState) error {
 // and closed at once, as a TCP check needs no more. A failed address (mode
 // hang) keeps its connections open until the prober closes them; mode error
 // has no meaning without HTTP, and closes them as an answering one does.
-func (s *server) acceptAndClose(ln net.Listener, i int) {
+//
+// It accepts with accept4 itself rather than net.Listener.Accept, which
+// retries in silence on ECONNABORTED: Linux returns that for a connection
+// that was established and then reset before it was accepted, which a
+// prober that closes with a reset as soon as it connects (HAProxy's tcp
+// check) does nearly every time. Those connections cost the server as much,
+// and are counted too.
+func (s *server) acceptAndClose(ln *os.File, i int) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		fatalf("%v", err)
+	}
 	for {
-		conn, err := ln.Accept()
+		var acceptErr error
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				nfd, _, err := syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+				switch err {
+				case nil:
+					s.counts[i].Add(1)
+					s.closeAccepted(nfd, i)
+				case syscall.ECONNABORTED:
+					s.counts[i].Add(1)
+				case syscall.EINTR:
+				case syscall.EAGAIN:
+					return false // wait until the listener is readable again
+				default:
+					acceptErr = err
+					return true
+				}
+			}
+		})
 		if err != nil {
 			return // closed: the address refuses
 		}
-		s.counts[i].Add(1)
-		if s.modes[i].Load() == modeHang {
-			go func() { io.Copy(io.Discard, conn); conn.Close() }()
-			continue
+		if acceptErr != nil {
+			fatalf("accept on address %d: %v", i, acceptErr)
 		}
-		conn.Close()
 	}
+}
+
+// rawListener returns ln as a file whose descriptor its RawConn can wait
+// on (a net.Listener's RawConn cannot), and closes ln: the file's duplicate
+// descriptor keeps the socket listening.
+func rawListener(ln net.Listener) *os.File {
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	ln.Close()
+	return f
+}
+
+// closeAccepted closes a connection of address i at once, or, while the
+// address hangs, once the prober closes it.
+func (s *server) closeAccepted(fd, i int) {
+	if s.modes[i].Load() != modeHang {
+		syscall.Close(fd)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return
+	}
+	go func() { io.Copy(io.Discard, conn); conn.Close() }()
 }
 
 const (
@@ -182,7 +239,7 @@ const (
 
 // fail carries out the command "fail MODE FIRST COUNT STRIDE" and returns
 // how many addresses it made fail.
-func (s *server) fail(command string, listeners []net.Listener) int {
+func (s *server) fail(command string, listeners []io.Closer) int {
 	var mode string
 	var first, count, stride int
 	if _, err := fmt.Sscanf(command, "fail %s %d %d %d", &mode, &first, &count, &stride); err != nil || stride < 1 {
