@@ -21,7 +21,7 @@ import (
 // holds any, so the bound on probes in flight is the process's, and once the
 // last engine has stopped no goroutine of this package is left.
 //
-// It is the package's only mutable state, besides the MaxInFlight knob.
+// It is the package's only mutable state, besides the MaxInFlight and ConnLoop knobs.
 var shared = registry{entries: map[key]*entry{}, lineages: map[lineage][]*entry{}}
 
 type registry struct {

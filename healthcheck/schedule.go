@@ -81,7 +81,9 @@ func startScheduler() *scheduler {
 		work:   make(chan *slot),
 		done:   make(chan struct{}),
 		joined: map[time.Duration]int{},
-		loop:   startConnLoop(),
+	}
+	if ConnLoop {
+		s.loop = startConnLoop()
 	}
 	s.wg.Add(1)
 	go s.dispatch()
@@ -362,3 +364,9 @@ func (g *Engine) ResetLateness() {
 // MaxInFlight bounds the probes of the process running at once; tests and
 // benchmarks change it before the engines start.
 var MaxInFlight = DefaultMaxInFlight
+
+// ConnLoop runs the connections of tcp probes, and of http probes without
+// keepalive or body_contains, on one epoll loop (connloop.go). False gives
+// them the net package's path instead, for benchmarks that compare the two
+// (bench/scale -loop=false). Read when a scheduler starts.
+var ConnLoop = true

@@ -94,9 +94,11 @@ func main() {
 	poll := flag.Duration("poll", 5*time.Millisecond, "with -names: the least time between two rounds of queries after the failure (at least 3 times a round)")
 	wait := flag.Duration("wait", 15*time.Second, "with -names: the most to wait for every answer to move")
 	logFile := flag.String("log", "", "write the log to this file; empty: discard it")
+	loop := flag.Bool("loop", true, "healthcheck.ConnLoop: run the connections of tcp and http probes on one epoll loop; false: the net package's path")
 	compare := flag.String("compare", "", "haproxy: after the engine's window, measure HAProxy's health checks of the same endpoints in a window as long (the engine alone)")
 	flag.Parse()
 	clog.Discard() // a line per verdict change: thousands with -hang
+	healthcheck.ConnLoop = *loop
 	if *logFile != "" {
 		f, err := os.Create(*logFile)
 		if err != nil {
