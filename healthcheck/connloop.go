@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"bufio"
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"io"
@@ -10,9 +11,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -34,8 +37,15 @@ import (
 // answer is still read by net/http's parser under the same header limit,
 // with 1xx answers skipped, and a reset or an early close gives the same
 // errors as on the net package's path, which every other probe still takes.
-// The probe's timeout is its worker's context: on expiry the worker takes
-// its connection back from the loop, which closes it.
+//
+// An endpoint of one such check (most are) has its probes run by the loop
+// from start to end (directProbe): the scheduler hands the loop the due
+// endpoint instead of a worker, and the loop records the result and puts
+// the endpoint back in the schedule itself, with no goroutine per probe
+// and no hand-over between goroutines; its timeout is the loop's too. Other
+// probes, and a probe called directly, hand their connection to the loop
+// from their goroutine (exchange), whose context is the timeout: on its
+// expiry the goroutine takes the connection back, and the loop closes it.
 
 // loopRef is where an endpoint's probers find the loop of the scheduler
 // that probes it; nil before it is scheduled, and for probers built alone
@@ -46,14 +56,53 @@ type loopRef = atomic.Pointer[connLoop]
 type connLoop struct {
 	epfd, wakefd int
 
+	sched    *scheduler // whose endpoints' probes it runs from start to end
+	bound    int        // the most connections open at once: MaxInFlight
 	mu       sync.Mutex
 	incoming []*loopConn // handed over, not yet started
 	cancels  []*loopConn // taken back by their workers
+	due      []*slot     // endpoints whose probe it runs, handed over by dispatch
+	sweep    bool        // endpoints were removed: end their probes
 	stopping bool
 	asleep   atomic.Bool // in epoll_wait with nothing pending: a hand-over must wake it
 
-	conns map[int32]*loopConn // started, by descriptor; the loop goroutine's own
-	done  chan struct{}       // closed when the goroutine has returned
+	// The loop goroutine's own.
+	conns     map[int32]*loopConn // started, by descriptor
+	deadlines loopDeadlines       // of the probes it runs from start to end
+	done      chan struct{}       // closed when the goroutine has returned
+}
+
+// loopProbe is what the loop needs to run an endpoint's probes by itself:
+// the address, the request, and the statuses that pass.
+type loopProbe struct {
+	addr    netip.AddrPort
+	request []byte        // nil for tcp
+	req     *http.Request // for the parser
+	opts    *HTTPOptions  // nil for tcp
+}
+
+// directProbe returns the loopProbe of an endpoint of s at addr, or nil if
+// its probes need more than the loop does: more than one check, another
+// scheme than tcp or http, keepalive, body_contains or follow_redirects, or
+// an address with a zone.
+func directProbe(s Settings, addr netip.Addr) *loopProbe {
+	if len(s.Checks) != 1 || addr.Zone() != "" {
+		return nil
+	}
+	c := s.Checks[0]
+	port := checkPort(c, s)
+	switch {
+	case c.Scheme == "tcp":
+		return &loopProbe{addr: netip.AddrPortFrom(addr, port)}
+	case c.Scheme == "http" && !s.HTTP.KeepAlive && s.HTTP.BodyContains == "" && !s.HTTP.FollowRedirects:
+		p, err := newConnProber(c, s, checkHost(c, addr), addr, strconv.Itoa(int(port)), nil)
+		if err != nil {
+			return nil
+		}
+		opts := s.HTTP
+		return &loopProbe{addr: netip.AddrPortFrom(addr, p.first.port), request: p.first.request, req: p.first.req, opts: &opts}
+	}
+	return nil
 }
 
 // loopConn is one probe's connection: its address and request, and what
@@ -63,8 +112,15 @@ type loopConn struct {
 	request []byte        // written once connected; nil for a tcp:// probe
 	req     *http.Request // tells the parser whether a body follows
 
-	result chan loopResult // gets exactly one
+	result chan loopResult // gets exactly one; nil for a probe the loop runs from start to end
 	cause  error           // why the worker took it back; set before the cancel
+
+	// A probe the loop runs from start to end.
+	slot     *slot
+	opts     *HTTPOptions // nil for tcp
+	started  time.Time
+	deadline time.Time
+	index    int // in deadlines
 
 	// The loop goroutine's own.
 	fd        int
@@ -84,7 +140,7 @@ type loopResult struct {
 
 // startConnLoop starts a loop, or returns nil if the kernel gives no epoll
 // set or eventfd: the probes then take the net package's path.
-func startConnLoop() *connLoop {
+func startConnLoop(sched *scheduler) *connLoop {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil
@@ -94,7 +150,7 @@ func startConnLoop() *connLoop {
 		syscall.Close(epfd)
 		return nil
 	}
-	l := &connLoop{epfd: epfd, wakefd: int(wake), conns: map[int32]*loopConn{}, done: make(chan struct{})}
+	l := &connLoop{epfd: epfd, wakefd: int(wake), sched: sched, conns: map[int32]*loopConn{}, done: make(chan struct{})}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
 		syscall.Close(epfd)
@@ -113,6 +169,29 @@ func (l *connLoop) stop() {
 	l.mu.Unlock()
 	l.wake()
 	<-l.done
+}
+
+// launch hands the loop sl, whose probe is due: the loop runs it, records
+// its result and puts sl back in the schedule.
+func (l *connLoop) launch(sl *slot) {
+	l.mu.Lock()
+	l.due = append(l.due, sl)
+	asleep := l.asleep.Swap(false)
+	l.mu.Unlock()
+	if asleep {
+		l.wake()
+	}
+}
+
+// removed tells the loop that endpoints were removed: their probes end.
+func (l *connLoop) removed() {
+	l.mu.Lock()
+	l.sweep = true
+	asleep := l.asleep.Swap(false)
+	l.mu.Unlock()
+	if asleep {
+		l.wake()
+	}
 }
 
 // exchange runs c on the loop and returns its result; ok is false if the
@@ -156,12 +235,15 @@ func (l *connLoop) run() {
 	defer close(l.done)
 	events := make([]syscall.EpollEvent, 128)
 	var incoming, cancels []*loopConn
+	var due []*slot
 	for {
 		l.mu.Lock()
 		incoming, l.incoming = l.incoming, incoming[:0]
 		cancels, l.cancels = l.cancels, cancels[:0]
-		stopping := l.stopping
-		if len(incoming) == 0 && len(cancels) == 0 && !stopping {
+		due, l.due = l.due, due[:0]
+		stopping, sweep := l.stopping, l.sweep
+		l.sweep = false
+		if len(incoming) == 0 && len(cancels) == 0 && len(due) == 0 && !stopping && !sweep {
 			l.asleep.Store(true)
 		}
 		l.mu.Unlock()
@@ -175,16 +257,27 @@ func (l *connLoop) run() {
 				l.start(c)
 			}
 		}
+		for _, sl := range due {
+			if stopping {
+				l.sched.ended(sl, time.Time{}, 0, nil, false)
+			} else {
+				l.startSlot(sl)
+			}
+		}
 		clear(incoming)
 		clear(cancels)
+		clear(due)
 		if stopping {
 			l.close()
 			return
 		}
+		if sweep {
+			l.endRemoved()
+		}
 		if !l.asleep.Load() {
 			continue // more was handed over meanwhile
 		}
-		n, err := syscall.EpollWait(l.epfd, events, -1)
+		n, err := syscall.EpollWait(l.epfd, events, l.deadlines.wait(time.Now()))
 		l.asleep.Store(false)
 		if err != nil && err != syscall.EINTR {
 			// Not seen; the probes in flight end on their timeouts.
@@ -199,6 +292,47 @@ func (l *connLoop) run() {
 			if c := l.conns[ev.Fd]; c != nil {
 				l.progress(c, ev.Events)
 			}
+		}
+		l.expire(time.Now())
+	}
+}
+
+// startSlot starts the probe of sl, as a worker would (scheduler.run).
+func (l *connLoop) startSlot(sl *slot) {
+	en := sl.en
+	if en.ctx.Err() != nil || en.delegated.Load() {
+		// Removed meanwhile, or another replica probes it: its time
+		// passes without a probe.
+		l.sched.ended(sl, time.Time{}, 0, nil, false)
+		return
+	}
+	if !sl.first {
+		l.sched.late.record(time.Since(l.sched.base) - sl.due)
+	}
+	p := en.direct
+	c := &loopConn{addr: p.addr, request: p.request, req: p.req, fd: -1, slot: sl, opts: p.opts}
+	c.started = time.Now()
+	c.deadline = c.started.Add(en.settings.Timeout)
+	l.deadlines.push(c)
+	l.start(c)
+}
+
+// expire ends the probes past their timeout.
+func (l *connLoop) expire(now time.Time) {
+	for c := l.deadlines.first(); c != nil && !c.deadline.After(now); c = l.deadlines.first() {
+		op := "dial"
+		if c.connected {
+			op = "read"
+		}
+		l.finish(c, loopResult{err: c.opError(op, "", os.ErrDeadlineExceeded)})
+	}
+}
+
+// endRemoved ends the probes of removed endpoints.
+func (l *connLoop) endRemoved() {
+	for _, c := range l.conns {
+		if c.slot != nil && c.slot.en.ctx.Err() != nil {
+			l.finish(c, loopResult{err: context.Canceled})
 		}
 	}
 }
@@ -378,7 +512,16 @@ func (l *connLoop) finish(c *loopConn, r loopResult) {
 		delete(l.conns, int32(c.fd))
 	}
 	c.buf = nil
-	c.result <- r
+	if c.slot == nil {
+		c.result <- r
+		return
+	}
+	l.deadlines.remove(c)
+	err := r.err
+	if err == nil && c.opts != nil && !c.opts.passes(r.status) {
+		err = statusError(r.status)
+	}
+	l.sched.ended(c.slot, c.started, time.Since(c.started), err, true)
 }
 
 // close ends the connections left, at stop.
@@ -393,11 +536,62 @@ func (l *connLoop) close() {
 // opError is the error the net package gives for a failed system call on
 // c's connection, which Reason reads the same way.
 func (c *loopConn) opError(op, call string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.addr), Err: os.NewSyscallError(call, err)}
+	if call != "" {
+		err = os.NewSyscallError(call, err)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Addr: net.TCPAddrFromAddrPort(c.addr), Err: err}
 }
 
 // newLoopConn returns the connection of a probe to addr, writing request
 // (nil: connect only).
 func newLoopConn(addr netip.AddrPort, request []byte, req *http.Request) *loopConn {
 	return &loopConn{addr: addr, request: request, req: req, fd: -1, result: make(chan loopResult, 1)}
+}
+
+// loopDeadlines are the probes the loop runs from start to end, earliest
+// timeout first.
+type loopDeadlines []*loopConn
+
+func (d loopDeadlines) Len() int           { return len(d) }
+func (d loopDeadlines) Less(i, j int) bool { return d[i].deadline.Before(d[j].deadline) }
+func (d loopDeadlines) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].index, d[j].index = i, j
+}
+func (d *loopDeadlines) Push(x any) {
+	c := x.(*loopConn)
+	c.index = len(*d)
+	*d = append(*d, c)
+}
+func (d *loopDeadlines) Pop() any {
+	old := *d
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*d = old[:len(old)-1]
+	c.index = -1
+	return c
+}
+
+func (d *loopDeadlines) push(c *loopConn) { heap.Push(d, c) }
+
+func (d *loopDeadlines) remove(c *loopConn) {
+	if c.index >= 0 {
+		heap.Remove(d, c.index)
+	}
+}
+
+func (d loopDeadlines) first() *loopConn {
+	if len(d) == 0 {
+		return nil
+	}
+	return d[0]
+}
+
+// wait is epoll_wait's timeout until the first deadline, in milliseconds
+// rounded up; -1, none, for no deadline.
+func (d loopDeadlines) wait(now time.Time) int {
+	if len(d) == 0 {
+		return -1
+	}
+	return int(max(d[0].deadline.Sub(now)+time.Millisecond-1, 0) / time.Millisecond)
 }

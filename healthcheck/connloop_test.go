@@ -19,7 +19,7 @@ import (
 // startTestLoop starts a loop, stopped when the test ends.
 func startTestLoop(t *testing.T) *connLoop {
 	t.Helper()
-	l := startConnLoop()
+	l := startConnLoop(nil)
 	if l == nil {
 		t.Fatal("no epoll set or eventfd")
 	}
@@ -101,7 +101,7 @@ func TestConnLoopTimeoutClosesTheConnection(t *testing.T) {
 func TestConnLoopStop(t *testing.T) {
 	noLeaks(t)
 	before := openFiles(t)
-	l := startConnLoop()
+	l := startConnLoop(nil)
 	ln := listen(t, "127.0.0.42")
 	addr := ln.Addr().(*net.TCPAddr).AddrPort()
 	h := loopRequest(t, addr)

@@ -48,10 +48,7 @@ func newProberCloser(s Settings, addr netip.Addr, loop *loopRef) (prober, func()
 // newCheckProber returns the prober of one check for the endpoint at addr,
 // and the function closing its idle connections, if it keeps any.
 func newCheckProber(c *Check, s Settings, addr netip.Addr, loop *loopRef) (prober, func()) {
-	port := c.Port
-	if s.Port != 0 {
-		port = s.Port
-	}
+	port := checkPort(c, s)
 	target := net.JoinHostPort(addr.String(), strconv.Itoa(int(port)))
 	switch c.Scheme {
 	case "tcp":
@@ -115,6 +112,23 @@ func closeWithReset(conn net.Conn) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
+}
+
+// checkPort is the port c probes under s.
+func checkPort(c *Check, s Settings) uint16 {
+	if s.Port != 0 {
+		return s.Port
+	}
+	return c.Port
+}
+
+// checkHost is the host an http(s) check names: the endpoint's address
+// unless the check names one.
+func checkHost(c *Check, addr netip.Addr) string {
+	if c.Host != "" {
+		return c.Host
+	}
+	return addr.String()
 }
 
 // loaded returns the loop in ref, if there is one and it can reach addr: a

@@ -25,10 +25,7 @@ func (e statusError) Error() string { return "status " + strconv.Itoa(int(e)) }
 // it keeps alive between probes.
 func newHTTPProberCloser(c *Check, s Settings, addr netip.Addr, target string, loop *loopRef) (prober, func()) {
 	opts := s.HTTP
-	host := c.Host
-	if host == "" {
-		host = addr.String()
-	}
+	host := checkHost(c, addr)
 	// The request names the service (host); the transport dials the endpoint
 	// (target). A redirect keeps to the endpoint's address: only its port
 	// (http to https, say) and its request change.

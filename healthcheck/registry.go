@@ -39,8 +39,9 @@ type entry struct {
 	settings Settings // of the endpoint that created it: the same probes as the others'
 
 	probe     prober
-	closeIdle func()  // closes the connections kept between probes; called once its probes have ended
-	loop      loopRef // of the scheduler probing it, for its probes' connections
+	closeIdle func()     // closes the connections kept between probes; called once its probes have ended
+	loop      loopRef    // of the scheduler probing it, for its probes' connections
+	direct    *loopProbe // what the loop needs to run its probes by itself; nil if it cannot
 
 	healthy atomic.Bool  // the verdict served: local's, unless a fleet steers it (steer.go)
 	local   atomic.Bool  // the verdict of this process's own probes
@@ -81,6 +82,7 @@ type entry struct {
 func newEntry(k key, addr netip.Addr, s Settings) *entry {
 	en := &entry{key: k, addr: addr, settings: s, judged: make(chan struct{})}
 	en.probe, en.closeIdle = newProberCloser(s, addr, &en.loop)
+	en.direct = directProbe(s, addr)
 	en.healthy.Store(true) // until its first result
 	en.local.Store(true)
 	en.ctx, en.cancel = context.WithCancel(context.Background())
@@ -123,8 +125,20 @@ func (r *registry) acquire(g *Engine) *scheduler {
 	for _, en := range added {
 		r.sched.add(en)
 	}
-	r.sched.resize(len(r.entries))
+	r.sched.resize(r.needWorkers())
 	return r.sched
+}
+
+// needWorkers counts the entries whose probes need a worker: all but those
+// the scheduler's loop runs by itself.
+func (r *registry) needWorkers() int {
+	n := 0
+	for _, en := range r.entries {
+		if en.direct == nil || r.sched.loop == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // release unsubscribes the endpoints of g from their entries, and removes the
@@ -157,7 +171,7 @@ func (r *registry) release(g *Engine) {
 	if len(r.entries) == 0 {
 		stopping, r.sched = r.sched, nil
 	} else if r.sched != nil {
-		r.sched.resize(len(r.entries))
+		r.sched.resize(r.needWorkers())
 	}
 	r.mu.Unlock()
 

@@ -225,33 +225,44 @@ func TestReloadSharesVerdict(t *testing.T) {
 }
 
 // TestMaxInFlightIsPerProcess starts two engines of 8 slow endpoints each,
-// with room for 3 probes at once in the process: never more run.
+// with room for 3 probes at once in the process: never more run, whether
+// the loop runs the probes (plain http) or workers do (follow_redirects
+// needs one).
 func TestMaxInFlightIsPerProcess(t *testing.T) {
-	noLeaks(t)
-	const bound = 3
-	setMaxInFlight(t, bound)
-	a := &arrivals{hold: 20 * time.Millisecond}
-	s := Settings{Interval: 100 * time.Millisecond, Timeout: 90 * time.Millisecond, Fall: 3, Rise: 2}
-	var engines []*Engine
-	for i := range 2 {
-		ip := fmt.Sprintf("127.0.40.%d", 10+i)
-		g := NewEngine(nil)
-		endpoints(t, g, ip, a.serve(t, ip), 8, s)
-		g.Start()
-		t.Cleanup(g.Stop)
-		engines = append(engines, g)
-	}
-	if n := goroutines("(*scheduler).run("); n != bound {
-		t.Errorf("%d probe workers for 16 endpoints, want the bound %d", n, bound)
-	}
-	within(t, 10*time.Second, "100 probes", func() bool { return a.n.Load() >= 100 })
-	if most := a.most.Load(); most != bound {
-		t.Errorf("at most %d probes in flight at once, want the bound %d", most, bound)
-	}
-	for _, g := range engines {
-		if total, failed := g.Probes(); failed != 0 {
-			t.Errorf("%d of %d probes failed", failed, total)
-		}
+	for i, onWorkers := range []bool{false, true} {
+		t.Run(fmt.Sprintf("workers %v", onWorkers), func(t *testing.T) {
+			noLeaks(t)
+			const bound = 3
+			setMaxInFlight(t, bound)
+			a := &arrivals{hold: 20 * time.Millisecond}
+			s := Settings{Interval: 100 * time.Millisecond, Timeout: 90 * time.Millisecond, Fall: 3, Rise: 2}
+			s.HTTP.FollowRedirects = onWorkers
+			var engines []*Engine
+			for j := range 2 {
+				ip := fmt.Sprintf("127.0.40.%d", 10+2*i+j)
+				g := NewEngine(nil)
+				endpoints(t, g, ip, a.serve(t, ip), 8, s)
+				g.Start()
+				t.Cleanup(g.Stop)
+				engines = append(engines, g)
+			}
+			workers := 0
+			if onWorkers {
+				workers = bound
+			}
+			if n := goroutines("(*scheduler).run("); n != workers {
+				t.Errorf("%d probe workers for 16 endpoints, want %d", n, workers)
+			}
+			within(t, 10*time.Second, "100 probes", func() bool { return a.n.Load() >= 100 })
+			if most := a.most.Load(); most != bound {
+				t.Errorf("at most %d probes in flight at once, want the bound %d", most, bound)
+			}
+			for _, g := range engines {
+				if total, failed := g.Probes(); failed != 0 {
+					t.Errorf("%d of %d probes failed", failed, total)
+				}
+			}
+		})
 	}
 }
 
@@ -263,6 +274,7 @@ func TestWorkersFollowEndpoints(t *testing.T) {
 	a := &arrivals{}
 	port := a.serve(t, ip)
 	s := Settings{Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Fall: 3, Rise: 2}
+	s.HTTP.FollowRedirects = true // a probe that needs a worker: the loop runs plain http ones itself
 	big, small := NewEngine(nil), NewEngine(nil)
 	endpoints(t, big, ip, port, 20, s)
 	endpoints(t, small, ip, port, 2, s) // the same two first paths: shared

@@ -61,10 +61,13 @@ type scheduler struct {
 	base time.Time     // when it started
 	wake chan struct{} // a slot went to the head of the queue
 	work chan *slot    // to the workers
-	done chan struct{} // closed by stop
-	wg   sync.WaitGroup
-	late lateness
-	loop *connLoop // runs the connections of tcp and plain http probes (connloop.go); nil if the kernel gave none
+	// One token for each probe handed out, to a worker or to the loop, until
+	// it ends: MaxInFlight of them bound the probes of the process in flight.
+	tokens chan struct{}
+	done   chan struct{} // closed by stop
+	wg     sync.WaitGroup
+	late   lateness
+	loop   *connLoop // runs the connections of tcp and plain http probes (connloop.go); nil if the kernel gave none
 
 	mu      sync.Mutex
 	queue   slots
@@ -79,11 +82,12 @@ func startScheduler() *scheduler {
 		base:   time.Now(),
 		wake:   make(chan struct{}, 1),
 		work:   make(chan *slot),
+		tokens: make(chan struct{}, MaxInFlight),
 		done:   make(chan struct{}),
 		joined: map[time.Duration]int{},
 	}
 	if ConnLoop {
-		s.loop = startConnLoop()
+		s.loop = startConnLoop(s)
 	}
 	s.wg.Add(1)
 	go s.dispatch()
@@ -116,9 +120,16 @@ func (s *scheduler) add(en *entry) {
 // and dispatched new ones, so a shutdown of thousands of endpoints under
 // load took seconds.
 func removeAll(entries []*entry) {
+	loops := map[*connLoop]bool{}
 	for _, en := range entries {
 		en.sched.unschedule(en)
 		en.cancel()
+		if l := en.sched.loop; l != nil {
+			loops[l] = true
+		}
+	}
+	for l := range loops {
+		l.removed() // the probes it runs of these end
 	}
 	for _, en := range entries {
 		en.probing.Wait()
@@ -140,8 +151,9 @@ func (s *scheduler) unschedule(en *entry) {
 	}
 }
 
-// resize sets the pool to min(MaxInFlight, endpoints) workers: it starts
-// those missing; those in excess exit after their probe.
+// resize sets the pool to min(MaxInFlight, endpoints) workers, for the
+// endpoints whose probes need one (not those the loop runs by itself): it
+// starts those missing; those in excess exit after their probe.
 func (s *scheduler) resize(endpoints int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,8 +193,19 @@ func (s *scheduler) dispatch() {
 		sl, wait := s.pop()
 		if sl != nil {
 			select {
+			case s.tokens <- struct{}{}: // waits while MaxInFlight probes run
+			case <-sl.en.ctx.Done(): // removed meanwhile
+				sl.en.probing.Done()
+				continue
+			}
+			if sl.en.direct != nil && s.loop != nil {
+				s.loop.launch(sl)
+				continue
+			}
+			select {
 			case s.work <- sl: // waits while every worker is busy
 			case <-sl.en.ctx.Done(): // removed meanwhile
+				<-s.tokens
 				sl.en.probing.Done()
 			}
 			continue
@@ -230,6 +253,7 @@ func (s *scheduler) run() {
 		if sl.en.delegated.Load() {
 			// Another replica probes it: its time passes without a probe.
 			sl.first = false
+			<-s.tokens
 			if !s.requeue(sl) {
 				return
 			}
@@ -240,6 +264,7 @@ func (s *scheduler) run() {
 		}
 		sl.en.probeOnce()
 		sl.first = false
+		<-s.tokens
 		if !s.requeue(sl) {
 			return
 		}
@@ -275,19 +300,11 @@ func (s *scheduler) pop() (*slot, time.Duration) {
 	return sl, 0
 }
 
-// requeue puts sl, whose probe has ended, back in the queue, due at the first
-// of its times at least an interval after the one just due and not yet past;
-// unless its endpoint has left. It reports whether the worker is still wanted.
+// requeue puts sl, whose probe has ended, back in the queue (putBack), and
+// reports whether the worker is still wanted.
 func (s *scheduler) requeue(sl *slot) (stay bool) {
-	interval := sl.en.settings.Interval
-	sl.due = nextTick(sl.phase, interval, max(sl.due+interval, time.Since(s.base)))
 	s.mu.Lock()
-	head := false
-	if !sl.removed {
-		heap.Push(&s.queue, sl)
-		head = s.queue[0] == sl
-	}
-	sl.en.probing.Done()
+	head := s.putBackLocked(sl)
 	if stay = s.workers <= s.want; !stay {
 		s.workers--
 	}
@@ -296,6 +313,38 @@ func (s *scheduler) requeue(sl *slot) (stay bool) {
 		s.nudge()
 	}
 	return stay
+}
+
+// ended records the result of sl's probe, run by the loop, unless it did
+// not run (probed false) or its endpoint has left meanwhile, and puts sl
+// back in the queue.
+func (s *scheduler) ended(sl *slot, start time.Time, took time.Duration, err error, probed bool) {
+	if probed && sl.en.ctx.Err() == nil {
+		sl.en.result(start, took, err)
+	}
+	sl.first = false
+	<-s.tokens
+	s.mu.Lock()
+	head := s.putBackLocked(sl)
+	s.mu.Unlock()
+	if head {
+		s.nudge()
+	}
+}
+
+// putBackLocked puts sl, whose probe has ended, back in the queue, due at
+// the first of its times at least an interval after the one just due and
+// not yet past; unless its endpoint has left. It reports whether sl went
+// to the head of the queue.
+func (s *scheduler) putBackLocked(sl *slot) (head bool) {
+	interval := sl.en.settings.Interval
+	sl.due = nextTick(sl.phase, interval, max(sl.due+interval, time.Since(s.base)))
+	if !sl.removed {
+		heap.Push(&s.queue, sl)
+		head = s.queue[0] == sl
+	}
+	sl.en.probing.Done()
+	return head
 }
 
 // nudge wakes dispatch: the head of the queue changed.

@@ -40,6 +40,10 @@ func serverWindow(start, end serverStats) serverStats {
 // print writes the cost lines: per probe, per request, and their ratio, the
 // issue's measure of a prober as cheap as the server it probes.
 func (c costs) print() {
+	if c.check == "tcp" && c.server.requests == 0 {
+		c.printNoConnections()
+		return
+	}
 	perProbe := func(d time.Duration) float64 { return d.Seconds() / float64(max(c.probes, 1)) * 1e6 }
 	perRequest := func(d time.Duration) float64 { return d.Seconds() / float64(max(c.server.requests, 1)) * 1e6 }
 	unit := "request"
@@ -61,6 +65,20 @@ func (c costs) print() {
 		fmt.Printf("server TLS handshakes: %d resumed, %d full (%.1f%% resumed)\n",
 			c.server.resumed, c.server.full, 100*float64(c.server.resumed)/float64(max(handshakes, 1)))
 	}
+}
+
+// printNoConnections writes the cost lines of tcp probes that the server
+// never saw: they reset in place of the handshake's last ACK, so the server
+// has no connection to accept, and spends nothing per probe in its process.
+func (c costs) printNoConnections() {
+	perProbe := func(d time.Duration) float64 { return d.Seconds() / float64(max(c.probes, 1)) * 1e6 }
+	who, probe := "prober", "probe"
+	if c.prober != "" {
+		who, probe = c.prober, "check"
+	}
+	fmt.Printf("%sCPU per %s: %.1f µs (user %.1f, sys %.1f) over %d %ss; the server accepted no connection (CPU %.3f s per s): the %s's resets take the place of the handshake's last ACK, and its kernel's work for the server lands in the %s's CPU on loopback\n",
+		prefix(c.prober), probe, perProbe(c.user+c.sys), perProbe(c.user), perProbe(c.sys), c.probes, probe,
+		c.server.cpu.Seconds()/c.wall.Seconds(), who, who)
 }
 
 // ratio is the CPU per probe over the server's CPU per request.

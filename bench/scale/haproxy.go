@@ -35,6 +35,7 @@ type haproxyWindow struct {
 	wall, user, sys time.Duration
 	server          serverStats
 	up              int
+	connects        uint64 // connections the host opened (Tcp ActiveOpens): HAProxy's checks
 	tw              timeWait
 	version         string
 }
@@ -119,6 +120,7 @@ func (h haproxyRun) measure(srv *server, warmup, d time.Duration) haproxyWindow 
 	w := haproxyWindow{version: haproxyVersion(h.bin)}
 	pid := strconv.Itoa(cmd.Process.Pid)
 	server0 := srv.stats()
+	opens0 := activeOpens()
 	user0, sys0 := procCPU(pid)
 	wall0 := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -131,6 +133,7 @@ func (h haproxyRun) measure(srv *server, warmup, d time.Duration) haproxyWindow 
 	user1, sys1 := procCPU(pid)
 	w.user, w.sys = user1-user0, sys1-sys0
 	w.server = serverWindow(server0, srv.stats())
+	w.connects = activeOpens() - opens0
 	w.up = haproxyServersUp(filepath.Join(srv.tmp, "haproxy.sock"))
 	return w
 }
@@ -139,7 +142,10 @@ func (h haproxyRun) measure(srv *server, warmup, d time.Duration) haproxyWindow 
 // its CPU per check against the server's per request in its own window,
 // and the engine's CPU per probe against HAProxy's per check.
 func (w haproxyWindow) print(base netip.Addr, endpoints, port int, check string, engineCosts costs) {
-	checks := w.server.requests // one request (connection, for tcp) a check
+	checks := w.server.requests // one request a check
+	if check == "tcp" {
+		checks = w.connects // the server never sees a tcp check's connection
+	}
 	fmt.Printf("HAProxy %s, the same endpoints after the engine's window: %.0f checks/s; %d of %d servers up at the end; CPU %.3f s per s (user %.3f, sys %.3f; /proc/PID/stat)\n",
 		w.version, float64(checks)/w.wall.Seconds(), w.up, endpoints, (w.user+w.sys).Seconds()/w.wall.Seconds(),
 		w.user.Seconds()/w.wall.Seconds(), w.sys.Seconds()/w.wall.Seconds())
@@ -147,8 +153,11 @@ func (w haproxyWindow) print(base netip.Addr, endpoints, port int, check string,
 	haproxy.print()
 	ours := (engineCosts.user + engineCosts.sys).Seconds() / float64(max(engineCosts.probes, 1))
 	theirs := (w.user + w.sys).Seconds() / float64(max(checks, 1))
-	fmt.Printf("CPU per probe, engine/HAProxy: %.2f (%.1f against %.1f µs); prober/server ratios, engine/HAProxy: %.2f\n",
-		ours/theirs, ours*1e6, theirs*1e6, engineCosts.ratio()/haproxy.ratio())
+	fmt.Printf("CPU per probe, engine/HAProxy: %.2f (%.1f against %.1f µs)", ours/theirs, ours*1e6, theirs*1e6)
+	if check != "tcp" {
+		fmt.Printf("; prober/server ratios, engine/HAProxy: %.2f", engineCosts.ratio()/haproxy.ratio())
+	}
+	fmt.Println()
 	fmt.Print("HAProxy: ")
 	w.tw.print(base, endpoints, port)
 }
@@ -200,4 +209,31 @@ func haproxyVersion(bin string) string {
 		return "(version unknown)"
 	}
 	return f[2]
+}
+
+// activeOpens is the connections the host has opened since it started
+// (Tcp ActiveOpens in /proc/net/snmp).
+func activeOpens() uint64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		for i, name := range names {
+			if name == "ActiveOpens" && i < len(fields) {
+				n, _ := strconv.ParseUint(fields[i], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
