@@ -56,8 +56,9 @@ type loopRef = atomic.Pointer[connLoop]
 type connLoop struct {
 	epfd, wakefd int
 
-	sched    *scheduler // whose endpoints' probes it runs from start to end
-	bound    int        // the most connections open at once: MaxInFlight
+	sched *scheduler // whose endpoints' probes it runs from start to end; its tokens bound them
+	rate  float64    // the probes a second of the endpoints given to it; under the registry's lock
+
 	mu       sync.Mutex
 	incoming []*loopConn // handed over, not yet started
 	cancels  []*loopConn // taken back by their workers
@@ -68,6 +69,7 @@ type connLoop struct {
 
 	// The loop goroutine's own.
 	conns     map[int32]*loopConn // started, by descriptor
+	scratch   []byte              // where answers are read first
 	deadlines loopDeadlines       // of the probes it runs from start to end
 	done      chan struct{}       // closed when the goroutine has returned
 }
@@ -150,7 +152,7 @@ func startConnLoop(sched *scheduler) *connLoop {
 		syscall.Close(epfd)
 		return nil
 	}
-	l := &connLoop{epfd: epfd, wakefd: int(wake), sched: sched, conns: map[int32]*loopConn{}, done: make(chan struct{})}
+	l := &connLoop{epfd: epfd, wakefd: int(wake), sched: sched, conns: map[int32]*loopConn{}, scratch: make([]byte, 0, 4<<10), done: make(chan struct{})}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
 		syscall.Close(epfd)
@@ -274,10 +276,11 @@ func (l *connLoop) run() {
 		if sweep {
 			l.endRemoved()
 		}
-		if !l.asleep.Load() {
-			continue // more was handed over meanwhile
+		wait := 0 // more was handed over meanwhile: look, but do not sleep
+		if l.asleep.Load() {
+			wait = l.deadlines.wait(time.Now())
 		}
-		n, err := syscall.EpollWait(l.epfd, events, l.deadlines.wait(time.Now()))
+		n, err := syscall.EpollWait(l.epfd, events, wait)
 		l.asleep.Store(false)
 		if err != nil && err != syscall.EINTR {
 			// Not seen; the probes in flight end on their timeouts.
@@ -371,14 +374,17 @@ func (l *connLoop) progress(c *loopConn, events uint32) {
 		if events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) == 0 {
 			return
 		}
-		errno, err := syscall.GetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-		switch {
-		case err != nil:
-			l.finish(c, loopResult{err: c.opError("dial", "getsockopt", err)})
-			return
-		case errno != 0:
-			l.finish(c, loopResult{err: c.opError("dial", "connect", syscall.Errno(errno))})
-			return
+		if events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+			// Only then can the connect have failed: ask why.
+			errno, err := syscall.GetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+			switch {
+			case err != nil:
+				l.finish(c, loopResult{err: c.opError("dial", "getsockopt", err)})
+				return
+			case errno != 0:
+				l.finish(c, loopResult{err: c.opError("dial", "connect", syscall.Errno(errno))})
+				return
+			}
 		}
 		c.connected = true
 		if c.request == nil {
@@ -408,45 +414,64 @@ func (l *connLoop) progress(c *loopConn, events uint32) {
 // read reads what c's connection holds, and ends c once net/http's parser
 // has the final response's headers, or an error. A read that leaves room in
 // the buffer has likely taken all there was: the parser is asked then,
-// rather than after one more read that would find nothing.
+// rather than after one more read that would find nothing. The first bytes
+// go to the loop's scratch buffer; c keeps a buffer of its own only while
+// it waits for more of an answer, which a probe of a healthy endpoint
+// rarely does.
 func (l *connLoop) read(c *loopConn) {
+	buf := c.buf
+	if buf == nil {
+		buf = l.scratch[:0]
+	}
 	parsed := -1 // the bytes the parser found too few
 	for {
 		end := errNeedMore // what follows the bytes read
-		if len(c.buf) == maxHeaderBytes {
+		if len(buf) == maxHeaderBytes {
 			end = headersTooLarge(maxHeaderBytes)
 		} else {
-			if len(c.buf) == cap(c.buf) {
-				grown := make([]byte, len(c.buf), min(max(2*cap(c.buf), 1<<10), maxHeaderBytes))
-				copy(grown, c.buf)
-				c.buf = grown
+			if len(buf) == cap(buf) {
+				grown := make([]byte, len(buf), min(max(2*cap(buf), 1<<10), maxHeaderBytes))
+				copy(grown, buf)
+				buf = grown
 			}
-			n, err := syscall.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+			n, err := syscall.Read(c.fd, buf[len(buf):min(cap(buf), maxHeaderBytes)])
 			switch {
 			case err == syscall.EINTR:
 				continue
 			case err == syscall.EAGAIN:
-				if len(c.buf) == parsed {
-					return // the next EPOLLIN
+				if len(buf) == parsed {
+					c.keep(buf, l.scratch) // until the next EPOLLIN
+					return
 				}
 			case err != nil:
 				end = c.opError("read", "read", err)
 			case n == 0:
 				end = io.EOF
 			default:
-				c.buf = c.buf[:len(c.buf)+n]
-				if len(c.buf) == cap(c.buf) {
+				buf = buf[:len(buf)+n]
+				if len(buf) == cap(buf) {
 					continue // there may be more
 				}
 			}
 		}
-		r, complete := c.parse(end)
+		r, complete := c.parse(buf, end)
 		if complete {
 			l.finish(c, r)
 			return
 		}
-		parsed = len(c.buf)
+		parsed = len(buf)
 	}
+}
+
+// keep makes buf, the answer read so far, c's own, copied out of scratch.
+func (c *loopConn) keep(buf, scratch []byte) {
+	switch {
+	case len(buf) == 0:
+		buf = nil
+	case &buf[:1][0] == &scratch[:1][0]:
+		buf = append(make([]byte, 0, cap(scratch)), buf...)
+	}
+	c.buf = buf
 }
 
 // errNeedMore ends the bytes read so far of a response still coming.
@@ -454,8 +479,7 @@ var errNeedMore = errors.New("more to read")
 
 // parse reads the final response from the bytes read, followed by end. It
 // reports false if the parser needs more than has come yet.
-func (c *loopConn) parse(end error) (r loopResult, complete bool) {
-	b := c.buf
+func (c *loopConn) parse(b []byte, end error) (r loopResult, complete bool) {
 	if end == errNeedMore {
 		// Whole lines only: the parser judges a line cut short by its end
 		// as malformed, where the rest of it may be on its way.

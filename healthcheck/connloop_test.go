@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -236,5 +237,31 @@ func queued(t *testing.T, ln *net.TCPListener) int {
 		default:
 			t.Fatal(err)
 		}
+	}
+}
+
+// One loop takes endpoints up to loopRate probes a second; past that the
+// next loop starts, up to one per processor, and each endpoint goes to the
+// loop with the fewest.
+func TestLoopsFollowTheRate(t *testing.T) {
+	noLeaks(t)
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one processor: one loop")
+	}
+	s := startScheduler()
+	defer s.stop()
+	every := func(interval time.Duration) *entry {
+		return &entry{settings: Settings{Interval: interval}}
+	}
+	first := s.loopFor(every(time.Second / loopRate * 2)) // half a loop's rate
+	if s.loopFor(every(time.Second/loopRate*2)) != first || len(s.loops) != 1 {
+		t.Fatalf("%d loops for one loop's rate", len(s.loops))
+	}
+	second := s.loopFor(every(time.Second))
+	if second == first || len(s.loops) != 2 {
+		t.Fatalf("%d loops past one loop's rate; want a second", len(s.loops))
+	}
+	if s.loopFor(every(time.Second)) != second {
+		t.Error("an endpoint went to the loop with more probes a second")
 	}
 }

@@ -134,7 +134,7 @@ func (r *registry) acquire(g *Engine) *scheduler {
 func (r *registry) needWorkers() int {
 	n := 0
 	for _, en := range r.entries {
-		if en.direct == nil || r.sched.loop == nil {
+		if en.direct == nil || en.loop.Load() == nil {
 			n++
 		}
 	}
@@ -165,6 +165,9 @@ func (r *registry) release(g *Engine) {
 		}
 		delete(r.entries, en.key)
 		r.forgetLineage(en)
+		if l := en.loop.Load(); l != nil {
+			l.rate -= en.rate()
+		}
 		gone = append(gone, en)
 	}
 	var stopping *scheduler
