@@ -20,9 +20,9 @@ import (
 )
 
 // The connections of tcp:// probes, and of http:// probes without
-// keepalive or body_contains, run on one goroutine per scheduler with an
-// epoll set of its own: the connLoop. The probing worker hands it the
-// address and the request, and waits for the status.
+// keepalive or body_contains, run on a goroutine with an epoll set of its
+// own: a connLoop of the scheduler (one, and another for each loopRate
+// probes a second beyond, see loopFor).
 //
 // Why: through the net package, every probe paid for a netFD and its
 // finalizer, the Dialer's address handling, a poller registration and its

@@ -54,6 +54,7 @@ type slot struct {
 	first   bool          // the probe Start waits for: due at once, never late
 	index   int           // in the queue; -1 while its probe is handed out or runs
 	removed bool          // en left the schedule while its probe ran
+	hurry   bool          // expedited while its probe ran: due at once when it ends
 }
 
 // scheduler holds the slots whose probe is not running, earliest due first,
@@ -382,6 +383,9 @@ func (s *scheduler) ended(sl *slot, start time.Time, took time.Duration, err err
 func (s *scheduler) putBackLocked(sl *slot) (head bool) {
 	interval := sl.en.settings.Interval
 	sl.due = nextTick(sl.phase, interval, max(sl.due+interval, time.Since(s.base)))
+	if sl.hurry {
+		sl.due, sl.hurry = time.Since(s.base), false
+	}
 	if !sl.removed {
 		heap.Push(&s.queue, sl)
 		head = s.queue[0] == sl

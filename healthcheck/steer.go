@@ -182,7 +182,8 @@ func (en *entry) localChanged(err error) {
 	}
 }
 
-// expedite has en's next probe start at once, if it waits in the queue.
+// expedite has en's next probe start at once: now if it waits in the queue,
+// else as soon as the probe running ends.
 func (en *entry) expedite() {
 	s := en.sched
 	if s == nil || en.slot == nil {
@@ -191,10 +192,16 @@ func (en *entry) expedite() {
 	s.mu.Lock()
 	sl := en.slot
 	head := false
-	if sl.index >= 0 && !sl.removed {
+	switch {
+	case sl.removed:
+	case sl.index >= 0:
 		sl.due = time.Since(s.base)
 		heapFix(&s.queue, sl.index)
 		head = s.queue[0] == sl
+	default:
+		// Its probe runs: it may have begun before the change, or be the
+		// first probe, whose result Start returned on before it ended.
+		sl.hurry = true
 	}
 	s.mu.Unlock()
 	if head {
