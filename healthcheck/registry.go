@@ -129,6 +129,15 @@ func (r *registry) acquire(g *Engine) *scheduler {
 	return r.sched
 }
 
+// Probing returns how many endpoints the process probes: each once, however
+// many engines use it. Tests read it to see that reloads and shutdowns
+// leave none behind.
+func Probing() int {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	return len(shared.entries)
+}
+
 // needWorkers counts the entries whose probes need a worker: all but those
 // the scheduler's loop runs by itself.
 func (r *registry) needWorkers() int {

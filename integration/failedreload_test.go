@@ -108,7 +108,7 @@ func TestReloadFailingAfterServersStartKeepsNewProbing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAnswer(t, udp, "app.example.org.", "127.0.40.40", 2*time.Second)
-	waitGoroutines(t, "before the reload", func() bool { return probeGoroutines() == 3 })
+	waitGoroutines(t, "before the reload", func() bool { return probedEndpoints() == 3 })
 
 	if _, err := inst.Restart(test.NewInput(failoverServer("example.org", "api.example.org", port, ""))); err == nil || !strings.Contains(err.Error(), "shutdown refused") {
 		t.Fatalf("reload error %v, want the old shutdown hook's", err)
@@ -116,7 +116,7 @@ func TestReloadFailingAfterServersStartKeepsNewProbing(t *testing.T) {
 	// The new configuration serves; the old one's endpoint of its own is
 	// released.
 	waitAnswer(t, udp, "api.example.org.", "127.0.40.40", 2*time.Second)
-	waitGoroutines(t, "after the reload", func() bool { return probeGoroutines() == 2 })
+	waitGoroutines(t, "after the reload", func() bool { return probedEndpoints() == 2 })
 	keepsFailingOver(t, udp, "api.example.org.", backends)
 
 	// Caddy returned the old instance; the one serving is the one it lists.
@@ -152,7 +152,7 @@ func warmUp(t *testing.T, corefile string) int {
 	}
 	inst.Stop()
 	inst.ShutdownCallbacks()
-	waitGoroutines(t, "after warm-up", func() bool { return probeGoroutines() == 0 })
+	waitGoroutines(t, "after warm-up", func() bool { return probedEndpoints() == 0 })
 	return runtime.NumGoroutine()
 }
 
@@ -161,6 +161,6 @@ func warmUp(t *testing.T, corefile string) int {
 func noGoroutineLeft(t *testing.T, baseline int) {
 	t.Helper()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probedEndpoints() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }

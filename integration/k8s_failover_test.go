@@ -253,5 +253,5 @@ func TestK8sReloadLeavesNoWatch(t *testing.T) {
 
 	inst.Stop()
 	inst.ShutdownCallbacks()
-	waitGoroutines(t, "after shutdown", func() bool { return reflectors() == base && probeGoroutines() == 0 })
+	waitGoroutines(t, "after shutdown", func() bool { return reflectors() == base && probedEndpoints() == 0 })
 }

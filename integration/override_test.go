@@ -143,6 +143,6 @@ func TestOverrideFile(t *testing.T) {
 	inst.ShutdownCallbacks()
 	inst = nil
 	waitGoroutines(t, "after shutdown", func() bool {
-		return watchGoroutines() == 0 && probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return watchGoroutines() == 0 && probedEndpoints() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }

@@ -62,7 +62,7 @@ func TestProbedOncePerProcess(t *testing.T) {
 			}
 		}
 		waitAnswer(t, udp, fmt.Sprintf("app%d.example.org.", generation), "127.0.40.30", 2*time.Second)
-		waitGoroutines(t, fmt.Sprintf("reload %d", generation), func() bool { return probeGoroutines() == 2 })
+		waitGoroutines(t, fmt.Sprintf("reload %d", generation), func() bool { return probedEndpoints() == 2 })
 	}
 	checks("after three reloads")
 }

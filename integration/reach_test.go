@@ -179,7 +179,7 @@ func TestServerBlockRouting(t *testing.T) {
 func TestRefusedStartStartsNoProbe(t *testing.T) {
 	backends := startBackends(t, "127.0.30.8")
 	port := backends[0].port
-	waitGoroutines(t, "before the start", func() bool { return probeGoroutines() == 0 })
+	waitGoroutines(t, "before the start", func() bool { return probedEndpoints() == 0 })
 	corefile := "sub.example.org:0 {\n" + governBlock("www.sub.example.org", "127.0.30.8", port) + "\n}\n" +
 		"example.org:0 {\n" + governBlock("app.sub.example.org", "127.0.30.8", port) + "\n}\n"
 	inst, err := test.CoreDNSServer(corefile)
@@ -191,7 +191,7 @@ func TestRefusedStartStartsNoProbe(t *testing.T) {
 	if !strings.Contains(err.Error(), "Corefile:10 - Error during parsing: name 'app.sub.example.org.' is taken") {
 		t.Errorf("error %q does not name the line and the name", err)
 	}
-	if n := probeGoroutines(); n != 0 {
-		t.Errorf("%d probe loops run after a refused start", n)
+	if n := probedEndpoints(); n != 0 {
+		t.Errorf("%d endpoints probed after a refused start", n)
 	}
 }

@@ -100,7 +100,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	inst.Stop()
 	inst.ShutdownCallbacks()
-	waitGoroutines(t, "after warm-up", func() bool { return probeGoroutines() == 0 })
+	waitGoroutines(t, "after warm-up", func() bool { return probedEndpoints() == 0 })
 	baseline := runtime.NumGoroutine()
 
 	inst, udp, _, err := test.CoreDNSServerAndPorts(configs[0].corefile(port))
@@ -173,7 +173,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probedEndpoints() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 

@@ -12,12 +12,15 @@ import (
 
 	"github.com/coredns/coredns/test"
 
+	"github.com/failover-dns/failover/healthcheck"
 	"github.com/failover-dns/failover/internal/testutil"
 )
 
-// probeGoroutines counts the probe workers of the process: one per endpoint,
-// up to healthcheck.MaxInFlight, whatever instances use them.
-func probeGoroutines() int { return goroutines("healthcheck.(*scheduler).run(") }
+// probedEndpoints counts the endpoints the process probes, once each,
+// whatever instances use them. That none is left after a shutdown says that
+// no probe runs; the goroutine counts beside it say that none of the
+// probes' goroutines (workers, loops, scheduler) is left either.
+func probedEndpoints() int { return healthcheck.Probing() }
 
 // followGoroutines counts the goroutines rebuilding the answers of an
 // instance after health changes: one per running instance.
@@ -33,7 +36,7 @@ func waitGoroutines(t *testing.T, what string, cond func() bool) {
 	for !cond() {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
-			t.Fatalf("%s: %d goroutines, %d probe loops\n%s", what, runtime.NumGoroutine(), probeGoroutines(), buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%s: %d goroutines, %d endpoints probed\n%s", what, runtime.NumGoroutine(), probedEndpoints(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -57,7 +60,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 	}
 	inst.Stop()
 	inst.ShutdownCallbacks()
-	waitGoroutines(t, "after warm-up", func() bool { return probeGoroutines() == 0 })
+	waitGoroutines(t, "after warm-up", func() bool { return probedEndpoints() == 0 })
 	baseline := runtime.NumGoroutine()
 
 	inst, udp, _, err := test.CoreDNSServerAndPorts(corefile("app.example.org", "127.0.0.41", "127.0.0.42"))
@@ -82,9 +85,9 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 		}
 		inst = next
 		waitAnswer(t, udp, r.name+".", r.want, 2*time.Second)
-		// Only the new instance probes: one loop per endpoint.
+		// Only the new instance's endpoints are probed.
 		endpoints := len(strings.Fields(r.primary + " " + r.secondary))
-		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probeGoroutines() == endpoints && followGoroutines() == 1 })
+		waitGoroutines(t, fmt.Sprintf("reload %d", i), func() bool { return probedEndpoints() == endpoints && followGoroutines() == 1 })
 	}
 
 	// A bad Corefile is refused, and the running one keeps serving.
@@ -98,7 +101,7 @@ func TestReloadLeavesNoGoroutine(t *testing.T) {
 	inst.Stop()
 	inst.ShutdownCallbacks()
 	waitGoroutines(t, "after the last shutdown", func() bool {
-		return probeGoroutines() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probedEndpoints() == 0 && followGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 
@@ -124,7 +127,7 @@ func TestFailedReloadStopsWhatStarted(t *testing.T) {
 	}
 	defer func() { inst.Stop(); inst.ShutdownCallbacks() }()
 	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
-	waitGoroutines(t, "before the reload", func() bool { return probeGoroutines() == 2 })
+	waitGoroutines(t, "before the reload", func() bool { return probedEndpoints() == 2 })
 
 	bad := block("example.org", "api.example.org", statusAddr) + block("example.net", "api.example.net", taken.Addr().String())
 	if _, err := inst.Restart(test.NewInput(bad)); err == nil {
@@ -134,7 +137,7 @@ func TestFailedReloadStopsWhatStarted(t *testing.T) {
 	}
 
 	// Only the old instance probes, answers, and is reported.
-	waitGoroutines(t, "after the failed reload", func() bool { return probeGoroutines() == 2 && followGoroutines() == 1 })
+	waitGoroutines(t, "after the failed reload", func() bool { return probedEndpoints() == 2 && followGoroutines() == 1 })
 	waitAnswer(t, udp, "app.example.org.", "127.0.0.44", 2*time.Second)
 	resp, err := http.Get("http://" + statusAddr + "/status")
 	if err != nil {

@@ -248,7 +248,7 @@ func TestStatusEndpoint(t *testing.T) {
 	}
 	inst.Stop()
 	inst.ShutdownCallbacks()
-	waitGoroutines(t, "after warm-up", func() bool { return probeGoroutines() == 0 && statusGoroutines() == 0 })
+	waitGoroutines(t, "after warm-up", func() bool { return probedEndpoints() == 0 && statusGoroutines() == 0 })
 	baseline := runtime.NumGoroutine()
 
 	inst, udp, _, err := test.CoreDNSServerAndPorts(first)
@@ -361,7 +361,7 @@ func TestStatusEndpoint(t *testing.T) {
 		t.Error("the status address is still listened on after shutdown")
 	}
 	waitGoroutines(t, "after shutdown", func() bool {
-		return probeGoroutines() == 0 && followGoroutines() == 0 && statusGoroutines() == 0 && runtime.NumGoroutine() <= baseline
+		return probedEndpoints() == 0 && followGoroutines() == 0 && statusGoroutines() == 0 && runtime.NumGoroutine() <= baseline
 	})
 }
 
