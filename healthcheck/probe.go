@@ -15,8 +15,8 @@ type prober func(ctx context.Context) error
 // newProberCloser returns the prober of the endpoint at addr under s: every
 // check of s, in order, each of which must pass. It also returns a function
 // that closes the connections kept alive between probes (keepalive), so that
-// no goroutine of theirs outlives the engine. The probes run their
-// connections on the loop in loop once one is there (nil: never).
+// no goroutine of theirs outlives the engine. Its probes run their
+// connections on the loop that loop holds, once it holds one (nil: never).
 func newProberCloser(s Settings, addr netip.Addr, loop *loopRef) (prober, func()) {
 	probers := make([]prober, len(s.Checks))
 	var closers []func()

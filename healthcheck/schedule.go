@@ -25,15 +25,16 @@ import (
 //
 // One goroutine (dispatch) keeps the endpoints waiting for their next probe in
 // a heap ordered by when it is due, sleeps until the earliest, and hands each
-// due endpoint to a pool of workers (run), min(MaxInFlight, endpoints) of
-// them, which run the probes: the pool is the bound on probes in flight, for
-// the process. The pool grows as endpoints join; when they leave, the workers
-// in excess exit after their next probe. An endpoint goes back in the heap
-// only once its probe has ended, so it is never probed twice at once, and its
-// counts of passes and failures pass from one worker to the next under the
-// heap's lock. A probe waiting for a worker is late by that wait; its timeout
-// starts when it runs. Dispatch wakes on a grain of 10 ms (see
-// dispatchEvery), not for each probe.
+// due endpoint, with a token (MaxInFlight of them: the bound on probes in
+// flight, for the process), to the connection loop that runs its probes by
+// itself (connloop.go), or else to a pool of workers (run), min(MaxInFlight,
+// such endpoints) of them. The pool grows as endpoints join; when they leave,
+// the workers in excess exit after their next probe. An endpoint goes back in
+// the heap only once its probe has ended, so it is never probed twice at
+// once, and its counts of passes and failures pass from one worker or loop to
+// the next under the heap's lock. A probe waiting for a token or a worker is
+// late by that wait; its timeout starts when it runs. Dispatch wakes on a
+// grain of 10 ms (see dispatchEvery), not for each probe.
 //
 // Against one goroutine per endpoint, each with its timer, and a semaphore,
 // measured with bench/scale (10,000 HTTP endpoints on loopback every second,
@@ -153,8 +154,11 @@ func (s *scheduler) loopFor(en *entry) *connLoop {
 	return least
 }
 
-// rate is en's probes a second.
+// rate is en's probes a second; none for an interval that is not one.
 func (en *entry) rate() float64 {
+	if en.settings.Interval <= 0 {
+		return 0
+	}
 	return float64(time.Second) / float64(en.settings.Interval)
 }
 
@@ -344,8 +348,8 @@ func (s *scheduler) pop() (*slot, time.Duration) {
 	return sl, 0
 }
 
-// requeue puts sl, whose probe has ended, back in the queue (putBack), and
-// reports whether the worker is still wanted.
+// requeue puts sl, whose probe has ended, back in the queue (putBackLocked),
+// and reports whether the worker is still wanted.
 func (s *scheduler) requeue(sl *slot) (stay bool) {
 	s.mu.Lock()
 	head := s.putBackLocked(sl)
