@@ -251,7 +251,7 @@ func TestLoopsFollowTheRate(t *testing.T) {
 	s := startScheduler()
 	defer s.stop()
 	every := func(interval time.Duration) *entry {
-		return &entry{settings: Settings{Interval: interval}}
+		return &entry{settings: Settings{Interval: interval}, direct: &loopProbe{}}
 	}
 	first := s.loopFor(every(time.Second / loopRate * 2)) // half a loop's rate
 	if s.loopFor(every(time.Second/loopRate*2)) != first || len(s.loops) != 1 {

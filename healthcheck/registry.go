@@ -175,7 +175,7 @@ func (r *registry) release(g *Engine) {
 		delete(r.entries, en.key)
 		r.forgetLineage(en)
 		if l := en.loop.Load(); l != nil {
-			l.rate -= en.rate()
+			l.rate -= en.directRate()
 		}
 		gone = append(gone, en)
 	}

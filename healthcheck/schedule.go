@@ -141,7 +141,7 @@ func (s *scheduler) loopFor(en *entry) *connLoop {
 			least = l
 		}
 	}
-	rate := en.rate()
+	rate := en.directRate()
 	if least == nil || least.rate+rate > loopRate && len(s.loops) < runtime.GOMAXPROCS(0) {
 		if l := startConnLoop(s); l != nil {
 			s.loops = append(s.loops, l)
@@ -154,9 +154,11 @@ func (s *scheduler) loopFor(en *entry) *connLoop {
 	return least
 }
 
-// rate is en's probes a second; none for an interval that is not one.
-func (en *entry) rate() float64 {
-	if en.settings.Interval <= 0 {
+// directRate is the probes a second en gives its loop to run from start to
+// end: none if the loop does not run them (directProbe), or for an
+// interval that is not one.
+func (en *entry) directRate() float64 {
+	if en.direct == nil || en.settings.Interval <= 0 {
 		return 0
 	}
 	return float64(time.Second) / float64(en.settings.Interval)
