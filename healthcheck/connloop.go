@@ -69,6 +69,7 @@ type connLoop struct {
 
 	// The loop goroutine's own.
 	conns     map[int32]*loopConn // started, by descriptor
+	free      []*loopConn         // done with, for the next probes it runs from start to end
 	scratch   []byte              // where answers are read first
 	deadlines loopDeadlines       // of the probes it runs from start to end
 	done      chan struct{}       // closed when the goroutine has returned
@@ -313,7 +314,8 @@ func (l *connLoop) startSlot(sl *slot) {
 		l.sched.late.record(time.Since(l.sched.base) - sl.due)
 	}
 	p := en.direct
-	c := &loopConn{addr: p.addr, request: p.request, req: p.req, fd: -1, slot: sl, opts: p.opts}
+	c := l.newConn()
+	*c = loopConn{addr: p.addr, request: p.request, req: p.req, fd: -1, slot: sl, opts: p.opts}
 	c.started = time.Now()
 	c.deadline = c.started.Add(en.settings.Timeout)
 	l.deadlines.push(c)
@@ -530,7 +532,7 @@ func (l *connLoop) finish(c *loopConn, r loopResult) {
 	c.finished = true
 	if c.fd >= 0 {
 		if c.connected {
-			syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+			syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &resetLinger)
 		}
 		syscall.Close(c.fd)
 		delete(l.conns, int32(c.fd))
@@ -545,8 +547,24 @@ func (l *connLoop) finish(c *loopConn, r loopResult) {
 	if err == nil && c.opts != nil && !c.opts.passes(r.status) {
 		err = statusError(r.status)
 	}
-	l.sched.ended(c.slot, c.started, time.Since(c.started), err, true)
+	sl, started := c.slot, c.started
+	*c = loopConn{}
+	l.free = append(l.free, c) // nothing else holds it now
+	l.sched.ended(sl, started, time.Since(started), err, true)
 }
+
+// newConn returns a connection the loop has done with, or a new one.
+func (l *connLoop) newConn() *loopConn {
+	if n := len(l.free); n > 0 {
+		c := l.free[n-1]
+		l.free = l.free[:n-1]
+		return c
+	}
+	return new(loopConn)
+}
+
+// resetLinger makes a close send a reset (see closeWithReset).
+var resetLinger = syscall.Linger{Onoff: 1}
 
 // close ends the connections left, at stop.
 func (l *connLoop) close() {

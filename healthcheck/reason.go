@@ -17,6 +17,9 @@ import (
 // endpoint: "connection refused", "status 503", "timeout". It is one line of at
 // most maxReason bytes: errors can quote what the endpoint sent.
 func Reason(err error) string {
+	if err == nil {
+		return "" // before explain, whose targets for errors.As are allocated on every call
+	}
 	_, text := explain(err)
 	return short(text)
 }
@@ -25,6 +28,9 @@ func Reason(err error) string {
 // Reason, it never carries an address, a port, a status code or text the
 // endpoint sent, so a thousand distinct failures make a handful of series.
 func Class(err error) string {
+	if err == nil {
+		return ""
+	}
 	class, _ := explain(err)
 	return class
 }
