@@ -523,17 +523,17 @@ func (r *replay) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// finish closes c's connection, with a reset once connected (see
-// closeWithReset), and hands r to its worker.
+// finish closes c's connection, with a reset (see closeWithReset), and
+// hands r to its worker, or records it for its endpoint.
 func (l *connLoop) finish(c *loopConn, r loopResult) {
 	if c.finished {
 		return // taken back after it ended
 	}
 	c.finished = true
 	if c.fd >= 0 {
-		if c.connected {
-			syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &resetLinger)
-		}
+		// Connected or not as far as the loop has seen: the kernel may have
+		// finished the handshake while the loop was busy.
+		syscall.SetsockoptLinger(c.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &resetLinger)
 		syscall.Close(c.fd)
 		delete(l.conns, int32(c.fd))
 	}
