@@ -3,7 +3,6 @@ package failover
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -131,16 +130,7 @@ func post(t *testing.T, addr, auth, payload string) (*http.Response, string) {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return statusDo(t, req)
 }
 
 // pushed posts body with the token s3cret, which must be accepted.

@@ -98,6 +98,12 @@ func statusGet(t *testing.T, method, url string) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return statusDo(t, req)
+}
+
+// statusDo sends req to a status listener and returns the response and its body.
+func statusDo(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := statusClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

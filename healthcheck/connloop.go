@@ -167,34 +167,31 @@ func startConnLoop(sched *scheduler) *connLoop {
 // stop ends every connection still running, with net.ErrClosed, and
 // returns once the goroutine has.
 func (l *connLoop) stop() {
-	l.mu.Lock()
-	l.stopping = true
-	l.mu.Unlock()
-	l.wake()
+	l.handOver(func() { l.stopping = true })
 	<-l.done
+}
+
+// handOver changes what the loop has to do, under its lock, and wakes it if
+// it sleeps: otherwise it sees the change before it next sleeps.
+func (l *connLoop) handOver(change func()) {
+	l.mu.Lock()
+	change()
+	asleep := l.asleep.Swap(false)
+	l.mu.Unlock()
+	if asleep {
+		l.wake()
+	}
 }
 
 // launch hands the loop sl, whose probe is due: the loop runs it, records
 // its result and puts sl back in the schedule.
 func (l *connLoop) launch(sl *slot) {
-	l.mu.Lock()
-	l.due = append(l.due, sl)
-	asleep := l.asleep.Swap(false)
-	l.mu.Unlock()
-	if asleep {
-		l.wake()
-	}
+	l.handOver(func() { l.due = append(l.due, sl) })
 }
 
 // removed tells the loop that endpoints were removed: their probes end.
 func (l *connLoop) removed() {
-	l.mu.Lock()
-	l.sweep = true
-	asleep := l.asleep.Swap(false)
-	l.mu.Unlock()
-	if asleep {
-		l.wake()
-	}
+	l.handOver(func() { l.sweep = true })
 }
 
 // exchange runs c on the loop and returns its result; ok is false if the
@@ -202,28 +199,21 @@ func (l *connLoop) removed() {
 // timeout, or its engine stopping) it takes c back, and the loop closes
 // its connection.
 func (l *connLoop) exchange(ctx context.Context, c *loopConn) (r loopResult, ok bool) {
-	l.mu.Lock()
-	if l.stopping {
-		l.mu.Unlock()
+	l.handOver(func() {
+		if ok = !l.stopping; ok {
+			l.incoming = append(l.incoming, c)
+		}
+	})
+	if !ok {
 		return r, false
-	}
-	l.incoming = append(l.incoming, c)
-	asleep := l.asleep.Swap(false)
-	l.mu.Unlock()
-	if asleep {
-		l.wake()
 	}
 	select {
 	case r = <-c.result:
 	case <-ctx.Done():
-		l.mu.Lock()
-		c.cause = ctx.Err()
-		l.cancels = append(l.cancels, c)
-		asleep := l.asleep.Swap(false)
-		l.mu.Unlock()
-		if asleep {
-			l.wake()
-		}
+		l.handOver(func() {
+			c.cause = ctx.Err()
+			l.cancels = append(l.cancels, c)
+		})
 		r = <-c.result // the loop lets go of c
 	}
 	return r, true
